@@ -1,0 +1,195 @@
+"""Settings for the camera capture server.
+
+Every value that an operator may change comes from the environment through the strict readers in
+camsite.env; the README's configuration table lists them all. Nothing else in the code reads os.environ.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from camsite.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        # Production secrets have no default: refuse to start rather than sign sessions with a known key.
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be set (or DJANGO_DEBUG=true for development). "
+            "`make run` writes a random one to .env for you."
+        )
+    SECRET_KEY = "insecure-development-key-only-used-with-DJANGO_DEBUG"  # noqa: S105
+
+# A Pi on a home network is reached by IP, hostname.local or a DNS name, so the default accepts any
+# Host; restrict it in /etc/camsite/env when the server is exposed further.
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["*"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+PORT = env_int("PORT", 3000, minimum=1, maximum=65535)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "drf_spectacular",
+    "capture",
+]
+
+MIDDLEWARE = [
+    # Request logging wraps everything so that even 401s and CORS preflights are logged with timing.
+    "capture.middleware.RequestLogMiddleware",
+    # CORS answers preflights before auth: browsers never send Authorization on a preflight.
+    "corsheaders.middleware.CorsMiddleware",
+    "capture.middleware.BearerTokenMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "camsite.urls"
+WSGI_APPLICATION = "camsite.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": Path(env_str("DATABASE_PATH", str(BASE_DIR / "db.sqlite3"))),
+        "OPTIONS": {
+            # WAL lets readers run beside the one writer; IMMEDIATE transactions plus a busy timeout make
+            # writers queue instead of failing with "database is locked" across gunicorn workers.
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        },
+    }
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# Captures live here and are served at /uploads/<name>, as in the Node server.
+MEDIA_ROOT = Path(env_str("UPLOAD_DIR", str(BASE_DIR / "uploads"))).resolve()
+MEDIA_URL = "/uploads/"
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- The seed's options -------------------------------------------------------------------------------
+AUTH_TOKEN = env_str("AUTH_TOKEN")
+CORS_ALLOW_ALL_ORIGINS = env_bool("CORS_ALLOW_ALL", False)
+CORS_ALLOWED_ORIGINS = env_list("CORS_ORIGIN")
+CORS_URLS_REGEX = r"^/(api|uploads)/.*$"
+
+DEFAULT_WIDTH = env_int("DEFAULT_WIDTH", 1920, minimum=1)
+DEFAULT_HEIGHT = env_int("DEFAULT_HEIGHT", 1080, minimum=1)
+DEFAULT_FPS = env_int("DEFAULT_FPS", 30, minimum=1)
+DEFAULT_STILL_DURATION_SEC = env_float("DEFAULT_STILL_DURATION_SEC", 1, minimum=0.1)
+DEFAULT_VIDEO_DURATION_SEC = env_float("DEFAULT_VIDEO_DURATION_SEC", 3, minimum=0.1)
+ANALYZE_URL = env_str("ANALYZE_URL", f"http://127.0.0.1:{PORT}/api/analyze")
+
+# --- Capture limits: requests outside them get a 400 naming the field ------------------------------------
+CAPTURE_MAX_WIDTH = env_int("CAPTURE_MAX_WIDTH", 4608, minimum=16)
+CAPTURE_MAX_HEIGHT = env_int("CAPTURE_MAX_HEIGHT", 3496, minimum=16)
+CAPTURE_MAX_FPS = env_int("CAPTURE_MAX_FPS", 120, minimum=1)
+CAPTURE_MAX_DURATION_SEC = env_float("CAPTURE_MAX_DURATION_SEC", 600, minimum=1)
+
+# --- Camera -----------------------------------------------------------------------------------------------
+CAMERA_BACKEND = env_choice("CAMERA_BACKEND", "auto", ("auto", "rpicam", "simulated"))
+CAMERA_INDEX = env_int("CAMERA_INDEX", 0, minimum=0)
+# rpicam-* first: Raspberry Pi OS dropped the libcamera-* names in rpicam-apps 1.8 (Bookworm and Trixie).
+RPICAM_STILL_COMMANDS = env_list("RPICAM_STILL_COMMANDS", ["rpicam-still", "libcamera-still"])
+RPICAM_VID_COMMANDS = env_list("RPICAM_VID_COMMANDS", ["rpicam-vid", "libcamera-vid"])
+RPICAM_HELLO_COMMANDS = env_list("RPICAM_HELLO_COMMANDS", ["rpicam-hello", "libcamera-hello"])
+CAMERA_LOCK_PATH = Path(env_str("CAMERA_LOCK_PATH", "/tmp/camera.lock"))
+CAMERA_DETECT_TTL_SEC = env_float("CAMERA_DETECT_TTL_SEC", 60, minimum=1)
+# Seconds added to durationSec for the camera command, as in the Node server (durationSec*1000 + 3 s).
+CAMERA_TIMEOUT_MARGIN_SEC = env_float("CAMERA_TIMEOUT_MARGIN_SEC", 3, minimum=0)
+REMUX_TIMEOUT_SEC = env_float("REMUX_TIMEOUT_SEC", 30, minimum=1)
+# Time a stopped process gets after each signal (SIGINT, then SIGTERM) before the next one.
+CAMERA_KILL_GRACE_SEC = env_float("CAMERA_KILL_GRACE_SEC", 1, minimum=0.1)
+# Simulated camera only: >1 makes captures faster than real time (tests).
+SIMULATED_SPEED = env_float("SIMULATED_SPEED", 1, minimum=0.01, maximum=1000)
+FFMPEG_BINARY = env_str("FFMPEG_BINARY")
+ANALYZE_TIMEOUT_SEC = env_float("ANALYZE_TIMEOUT_SEC", 10, minimum=0.1)
+# Largest JSON body accepted by the API (bytes).
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
+
+# --- REST framework ---------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    # Auth is the Bearer-token middleware for all of /api/*, so DRF adds none (and so no CSRF on the API).
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_PARSER_CLASSES": ["capture.api.parsers.LimitedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "capture.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "capture.api.pagination.CapturePagination",
+    "PAGE_SIZE": 50,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Camera capture server",
+    "DESCRIPTION": "Take photos and short videos with the Raspberry Pi camera over HTTP.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOG_LEVEL = env_choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "capture": {"level": LOG_LEVEL},
+        "camsite": {"level": LOG_LEVEL},
+        # Our RequestLogMiddleware logs every request; Django's own request logger would repeat 4xx/5xx.
+        "django.request": {"level": "ERROR"},
+    },
+}

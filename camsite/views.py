@@ -1,0 +1,24 @@
+"""Site-wide views: the home page and error pages that answer JSON under /api/."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.views import defaults
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("admin:index")
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse({"ok": False, "error": f"Not found: {request.path}"}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    # Never a stack trace: the details are in the server log.
+    if request.path.startswith("/api/"):
+        return JsonResponse({"ok": False, "error": "Internal server error"}, status=500)
+    return defaults.server_error(request)

@@ -1,0 +1,16 @@
+"""WSGI entry point for gunicorn (see deploy/gunicorn.conf.py)."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "camsite.settings")
+
+application = get_wsgi_application()
+
+# Look for cameras as the server starts, in the background, so the first status call already knows.
+from capture.backends import get_backend  # noqa: E402
+
+get_backend().refresh_detection_in_background()

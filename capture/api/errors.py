@@ -1,0 +1,41 @@
+"""The API's error shape, `{"ok": false, "error": "..."}`, as in the Node server."""
+
+from __future__ import annotations
+
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from capture.errors import CaptureError
+
+
+def exception_handler(exc, context):
+    """Wrap DRF's handler: same status codes and headers, the seed's body shape."""
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # unexpected errors: Django's 500 handler (JSON for /api, see camsite.urls)
+    if isinstance(exc, ValidationError):
+        fields = _flatten(exc.detail)
+        response.data = {"ok": False, "error": "Invalid parameters: " + "; ".join(fields), "fields": exc.detail}
+        response.status_code = status.HTTP_400_BAD_REQUEST
+        return response
+    body = {"ok": False, "error": str(exc.detail) if hasattr(exc, "detail") else str(exc)}
+    capture = getattr(exc, "capture", None) if isinstance(exc, CaptureError) else None
+    if capture is not None and capture.filename:
+        # capture-and-analyze: the capture was kept even though the analyzer failed.
+        body.update(filename=capture.filename, url=capture.url)
+    response.data = body
+    return response
+
+
+def _flatten(detail, prefix: str = "") -> list[str]:
+    """`{"width": ["must be ≤ 4608"]}` → `["width: must be ≤ 4608"]`."""
+    if isinstance(detail, dict):
+        out = []
+        for key, value in detail.items():
+            name = "body" if key == "non_field_errors" else key
+            out += _flatten(value, f"{prefix}{name}")
+        return out
+    if isinstance(detail, list):
+        return [message for item in detail for message in _flatten(item, prefix)]
+    return [f"{prefix}: {detail}" if prefix else str(detail)]

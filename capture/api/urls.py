@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from capture.api.views import CameraViewSet, CaptureViewSet
+
+router = SimpleRouter()
+# The Node server's paths have no trailing slash (/api/camera/capture); Django's style has one. Take both.
+router.trailing_slash = "/?"
+router.register("camera", CameraViewSet, basename="camera")
+router.register("captures", CaptureViewSet, basename="capture")
+
+urlpatterns = [
+    path("", include(router.urls)),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]

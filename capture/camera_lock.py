@@ -1,0 +1,216 @@
+"""The dual camera lock: an in-process lock plus an flock on a file (CAMERA_LOCK_PATH).
+
+- The in-process lock serialises threads of one gunicorn worker without touching the file system.
+- The flock serialises worker processes and `manage.py` commands. The kernel drops it when every holder of
+  the open file is gone, so a crashed process can't leave the camera locked. Its descriptor is passed to
+  the camera process, so the lock lasts exactly as long as the camera is really in use.
+- The file's content records the holder (pid, camera process group, capture id, createdAt, expiresAt).
+  Readers use it to report `busy` without ever taking the lock, and the next holder uses it to clean up
+  after a holder that crashed.
+
+Locks are keyed by camera index, so a second camera gets its own lock file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from capture.errors import CameraBusy
+
+log = logging.getLogger(__name__)
+
+_RECORD_MAX_BYTES = 64 * 1024
+# How long a new holder waits for the kernel to drop the flock after it killed a stale holder's camera.
+_STALE_RELEASE_WAIT_SEC = 2.0
+
+_local_locks: dict[str, threading.Lock] = {}
+_local_locks_guard = threading.Lock()
+
+
+def _local_lock(path: Path) -> threading.Lock:
+    with _local_locks_guard:
+        return _local_locks.setdefault(str(path), threading.Lock())
+
+
+@dataclass
+class Holder:
+    """What the lock file says about whoever holds the camera."""
+
+    pid: int
+    camera: int
+    createdAt: float  # noqa: N815 - the record's JSON keys
+    expiresAt: float  # noqa: N815
+    captureId: int | None = None  # noqa: N815
+    cameraPgid: int | None = None  # noqa: N815
+
+    def is_active(self) -> bool:
+        """True while the holder or its camera processes are still running."""
+        return _pid_alive(self.pid) or (self.cameraPgid is not None and _group_alive(self.cameraPgid))
+
+    def is_stale(self, now: float) -> bool:
+        """The holder is dead (crashed) or past its expiry: its camera processes must not keep the lock."""
+        return not _pid_alive(self.pid) or now > self.expiresAt
+
+
+class CameraLock:
+    def __init__(self, base_path: Path, camera: int = 0) -> None:
+        self.camera = camera
+        # Camera 0 uses the configured path itself (/tmp/camera.lock, as in the Node server).
+        self.path = Path(base_path) if camera == 0 else Path(f"{base_path}.{camera}")
+
+    def acquire(self, ttl_sec: float) -> CameraLease:
+        """Take the camera at once or raise CameraBusy; never waits for another capture."""
+        local = _local_lock(self.path)
+        if not local.acquire(blocking=False):
+            raise CameraBusy()
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o660)
+            try:
+                if not _try_flock(fd) and not self._break_stale_holder(fd):
+                    raise CameraBusy()
+                # A record left here means its holder died without releasing. Anything still running in its
+                # camera's process group (a child that closed our descriptor) has no owner: end it.
+                previous = _read_record(fd)
+                if previous is not None and previous.cameraPgid:
+                    _kill_group(previous.cameraPgid)
+                now = time.time()
+                lease = CameraLease(fd, local, Holder(os.getpid(), self.camera, now, now + ttl_sec))
+                lease.write()
+                return lease
+            except BaseException:
+                os.close(fd)
+                raise
+        except BaseException:
+            local.release()
+            raise
+
+    def peek(self) -> Holder | None:
+        """The active holder, or None when the camera is free. Never takes either lock."""
+        if _local_lock(self.path).locked():
+            holder = self._read()
+            return holder or Holder(os.getpid(), self.camera, time.time(), time.time())
+        holder = self._read()
+        return holder if holder is not None and holder.is_active() else None
+
+    def _read(self) -> Holder | None:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        try:
+            return _read_record(fd)
+        finally:
+            os.close(fd)
+
+    def _break_stale_holder(self, fd: int) -> bool:
+        """If the holder crashed or outlived its expiry, kill its camera and take the lock."""
+        holder = _read_record(fd)
+        if holder is None or not holder.is_stale(time.time()):
+            return False
+        log.warning("camera %d: stale lock holder %s, killing its camera process group", self.camera, holder)
+        if holder.cameraPgid:
+            _kill_group(holder.cameraPgid)
+        deadline = time.monotonic() + _STALE_RELEASE_WAIT_SEC
+        while time.monotonic() < deadline:
+            if _try_flock(fd):
+                return True
+            time.sleep(0.02)
+        return False
+
+
+class CameraLease:
+    """A held camera. Release it exactly once (it is a context manager)."""
+
+    def __init__(self, fd: int, local: threading.Lock, holder: Holder) -> None:
+        self.fd = fd
+        self.holder = holder
+        self._local = local
+        self._released = False
+
+    def __enter__(self) -> CameraLease:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
+
+    def update(self, **fields) -> None:
+        for name, value in fields.items():
+            setattr(self.holder, name, value)
+        self.write()
+
+    def write(self) -> None:
+        data = (json.dumps(asdict(self.holder)) + "\n").encode()
+        # One pwrite, then trim: a reader sees the old or the new first line, never an empty file mid-update.
+        os.pwrite(self.fd, data, 0)
+        os.ftruncate(self.fd, len(data))
+
+    def release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        try:
+            os.ftruncate(self.fd, 0)
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        finally:
+            os.close(self.fd)
+            self._local.release()
+
+
+def _try_flock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def _read_record(fd: int) -> Holder | None:
+    raw = os.pread(fd, _RECORD_MAX_BYTES, 0)
+    line = raw.split(b"\n", 1)[0].strip()
+    if not line:
+        return None
+    try:
+        return Holder(**json.loads(line))
+    except (ValueError, TypeError):
+        log.warning("ignoring unreadable camera lock record: %r", line[:200])
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, owned by another user
+    # A killed worker stays a zombie until gunicorn's master reaps it; it holds nothing any more.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -1,0 +1,44 @@
+"""Domain errors. Each is an APIException, so the API maps it to the seed's status code directly;
+the CLI and the admin catch the same classes."""
+
+from __future__ import annotations
+
+from rest_framework import status
+from rest_framework.exceptions import APIException
+
+
+class CaptureError(APIException):
+    status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
+    default_detail = "Capture failed"
+    default_code = "capture_failed"
+
+    def __init__(self, detail: str | None = None, *, capture=None) -> None:
+        super().__init__(detail)
+        # The Capture row written for this attempt, when the camera was reached.
+        self.capture = capture
+
+
+class CameraBusy(CaptureError):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "Camera busy: another capture is in progress"
+    default_code = "camera_busy"
+
+
+class CaptureFailed(CaptureError):
+    pass
+
+
+class CaptureTimeout(CaptureError):
+    status_code = status.HTTP_504_GATEWAY_TIMEOUT
+    default_detail = "Capture timed out"
+    default_code = "capture_timeout"
+
+
+class CaptureInterrupted(CaptureError):
+    default_detail = "Capture interrupted"
+    default_code = "capture_interrupted"
+
+
+class AnalyzeFailed(CaptureError):
+    default_detail = "Analyze request failed"
+    default_code = "analyze_failed"

@@ -1,0 +1,58 @@
+"""Finding ffmpeg and building its command lines."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+from pathlib import Path
+
+
+class FfmpegNotFound(RuntimeError):
+    pass
+
+
+@functools.cache
+def find_ffmpeg(configured: str = "") -> str:
+    """The configured binary, else the system ffmpeg, else the one shipped in the imageio-ffmpeg wheel.
+
+    The wheel fallback means a fresh machine needs no apt step for the simulated camera or the remux.
+    """
+    if configured:
+        found = shutil.which(configured)
+        if not found:
+            raise FfmpegNotFound(f"FFMPEG_BINARY={configured!r} is not an executable")
+        return found
+    system = shutil.which("ffmpeg")
+    if system:
+        return system
+    try:
+        import imageio_ffmpeg
+    except ImportError:  # pragma: no cover - it is in requirements.txt
+        raise FfmpegNotFound("no ffmpeg on PATH and imageio-ffmpeg is not installed") from None
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def base_argv(ffmpeg: str) -> list[str]:
+    return [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+
+
+def remux_to_mp4_argv(ffmpeg: str, h264: Path, mp4: Path, fps: int) -> list[str]:
+    """Wrap a raw H.264 stream in MP4 without re-encoding.
+
+    The rate must be an *input* option (`-r` before `-i`): a raw stream has no timestamps, and on a Pi 5 its
+    VUI carries a 1 MHz tick that makes `-framerate N -i` (the Node server's command) produce a 0.001 s file.
+    """
+    return [
+        *base_argv(ffmpeg),
+        "-r",
+        str(fps),
+        "-i",
+        str(h264),
+        "-c",
+        "copy",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+        str(mp4),
+    ]

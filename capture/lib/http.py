@@ -1,0 +1,29 @@
+"""The one client for outgoing HTTP calls: always a timeout, one error type."""
+
+from __future__ import annotations
+
+import requests
+
+
+class TransportError(Exception):
+    pass
+
+
+def post_json(url: str, payload: dict, *, timeout: float, bearer_token: str = "") -> dict:
+    """POST `payload` as JSON and return the JSON object answered; TransportError on any failure."""
+    headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else {}
+    try:
+        response = requests.post(url, json=payload, headers=headers, timeout=timeout)
+    except requests.Timeout:
+        raise TransportError(f"no answer from {url} within {timeout:g} s") from None
+    except requests.RequestException as exc:
+        raise TransportError(f"could not reach {url}: {exc.__class__.__name__}") from None
+    if not response.ok:
+        raise TransportError(f"{url} answered HTTP {response.status_code}: {response.text[:200].strip()}")
+    try:
+        body = response.json()
+    except ValueError:
+        raise TransportError(f"{url} answered with something that is not JSON") from None
+    if not isinstance(body, dict):
+        raise TransportError(f"{url} answered with JSON that is not an object")
+    return body

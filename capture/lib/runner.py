@@ -1,0 +1,187 @@
+"""The one way this project starts external processes.
+
+Every camera, detection and ffmpeg command goes through run_command(): an argv list (never a shell), its own
+process group, a timeout with signal escalation on the whole group, and truncated output in the log.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import IO
+
+log = logging.getLogger(__name__)
+
+OUTPUT_TAIL_CHARS = 2000  # kept on the Capture row
+LOG_TAIL_CHARS = 400  # printed to the console
+
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec. If our worker is killed (kill -9, OOM), the kernel kills the
+    # camera too, instead of leaving it running with nobody to collect its file or free the camera.
+    if _libc is not None:
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+@dataclass
+class CommandResult:
+    argv: list[str]
+    returncode: int | None
+    stdout: str
+    stderr: str
+    ms: int
+    timed_out: bool = False
+
+    def as_record(self) -> dict:
+        """The JSON form stored on the Capture row."""
+        return {
+            "argv": self.argv,
+            "exitCode": self.returncode,
+            "ms": self.ms,
+            "timedOut": self.timed_out,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+        }
+
+    @property
+    def last_error_line(self) -> str:
+        """The most useful single line of stderr (rpicam apps end with `ERROR: *** ... ***`)."""
+        lines = [line.strip() for line in self.stderr.splitlines() if line.strip()]
+        for line in reversed(lines):
+            if line.startswith("ERROR") or "what():" in line:
+                return line
+        return lines[-1] if lines else ""
+
+
+class CommandError(Exception):
+    """A command could not start, failed, or timed out. `result` says what happened."""
+
+    def __init__(self, message: str, result: CommandResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class CommandFailed(CommandError):
+    pass
+
+
+class CommandTimeout(CommandError):
+    pass
+
+
+def run_command(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    stop_signals: Sequence[signal.Signals] = (signal.SIGTERM,),
+    kill_grace: float = 1.0,
+    cwd: str | os.PathLike | None = None,
+    pass_fds: Sequence[int] = (),
+    on_start: Callable[[int], None] | None = None,
+) -> CommandResult:
+    """Run argv to completion and return its result; raise CommandFailed/CommandTimeout otherwise.
+
+    On timeout (or if we are interrupted), each of `stop_signals` goes to the process group in turn, with
+    `kill_grace` seconds to exit after each, then SIGKILL. Whatever the command forked is killed at the end
+    too, so no process outlives the call.
+    """
+    argv = [str(arg) for arg in argv]
+    log.info("run: %s", shlex.join(argv))
+    # Output goes to temporary files, not pipes: a forked grandchild holding a pipe open can't block us.
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.monotonic()
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                cwd=cwd,
+                pass_fds=tuple(pass_fds),
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        except OSError as exc:
+            result = CommandResult(argv, None, "", str(exc), _ms_since(started))
+            log.warning("could not start %s: %s", argv[0], exc)
+            raise CommandFailed(f"could not start {argv[0]}: {exc.strerror or exc}", result) from exc
+
+        timed_out = False
+        try:
+            if on_start is not None:
+                on_start(proc.pid)
+            try:
+                returncode = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                log.warning("timeout after %.1f s, stopping %s (pid %d)", timeout, argv[0], proc.pid)
+                returncode = stop_process_group(proc, stop_signals, kill_grace)
+        except BaseException:
+            # Interrupted (Ctrl-C in the CLI, SIGTERM from systemd, a bug in on_start): stop the camera cleanly.
+            stop_process_group(proc, stop_signals, kill_grace)
+            raise
+        finally:
+            _signal_group(proc.pid, signal.SIGKILL)
+
+        result = CommandResult(argv, returncode, _tail(out), _tail(err), _ms_since(started), timed_out)
+
+    log.info(
+        "exit %s in %d ms: %s | stdout: %s | stderr: %s",
+        "timeout" if timed_out else returncode,
+        result.ms,
+        argv[0],
+        _clip(result.stdout),
+        _clip(result.stderr),
+    )
+    if timed_out:
+        raise CommandTimeout(f"{os.path.basename(argv[0])} timed out after {timeout:.1f} s", result)
+    if returncode != 0:
+        detail = result.last_error_line or f"exit code {returncode}"
+        raise CommandFailed(f"{os.path.basename(argv[0])} failed: {detail}", result)
+    return result
+
+
+def stop_process_group(proc: subprocess.Popen, stop_signals: Sequence[signal.Signals], kill_grace: float) -> int:
+    """Signal the group with each stop signal in turn, then SIGKILL; return the exit status."""
+    for sig in stop_signals:
+        _signal_group(proc.pid, sig)
+        try:
+            return proc.wait(timeout=kill_grace)
+        except subprocess.TimeoutExpired:
+            continue
+    _signal_group(proc.pid, signal.SIGKILL)
+    return proc.wait()
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass  # the group is already gone
+
+
+def _tail(stream: IO[bytes]) -> str:
+    size = stream.seek(0, os.SEEK_END)
+    stream.seek(max(0, size - OUTPUT_TAIL_CHARS))
+    return stream.read().decode("utf-8", errors="replace")
+
+
+def _clip(text: str) -> str:
+    text = text.strip().replace("\n", " ⏎ ")
+    return text if len(text) <= LOG_TAIL_CHARS else "…" + text[-LOG_TAIL_CHARS:]
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

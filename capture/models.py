@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.db import models
+
+
+class Capture(models.Model):
+    """One row for every capture that reached the camera, whatever its outcome."""
+
+    class Format(models.TextChoices):
+        JPG = "jpg", "JPEG still"
+        H264 = "h264", "H.264 stream"
+        MP4 = "mp4", "MP4 video"
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        OK = "ok"
+        FAILED = "failed"
+        TIMEOUT = "timeout"
+        INTERRUPTED = "interrupted"
+
+    class Source(models.TextChoices):
+        API = "api"
+        API_ANALYZE = "api-analyze"
+        CLI = "cli"
+        ADMIN = "admin"
+
+    # Parameters, as validated.
+    format = models.CharField(max_length=8, choices=Format.choices)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    fps = models.PositiveIntegerField()
+    duration_sec = models.FloatField()
+    requested_filename = models.CharField(max_length=255, blank=True)
+    camera_index = models.PositiveSmallIntegerField(default=0)
+
+    # Outcome. `filename` is the name actually used, set only once the file is published.
+    filename = models.CharField(max_length=255, blank=True, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING, db_index=True)
+    error = models.TextField(blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.API)
+    backend = models.CharField(max_length=16)
+    size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    # Each command run: {"argv": [...], "exitCode": int|null, "ms": int, "stdout": tail, "stderr": tail}.
+    commands = models.JSONField(default=list, blank=True)
+
+    # Timing.
+    requested_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    camera_ms = models.PositiveIntegerField(null=True, blank=True)
+    remux_ms = models.PositiveIntegerField(null=True, blank=True)
+    total_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    # capture-and-analyze: what the analyzer answered.
+    analyze_job_id = models.CharField(max_length=100, blank=True)
+    analyze_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [models.Index(fields=["-requested_at", "-id"], name="capture_newest_first")]
+
+    def __str__(self) -> str:
+        return self.filename or f"capture #{self.pk} ({self.status})"
+
+    @property
+    def path(self) -> Path | None:
+        return settings.MEDIA_ROOT / self.filename if self.filename else None
+
+    @property
+    def url(self) -> str | None:
+        return f"{settings.MEDIA_URL}{self.filename}" if self.filename else None

@@ -1,0 +1,235 @@
+"""The capture service: the only code that runs the camera.
+
+The API, the admin and the `capture` management command all call CaptureService.capture(). It takes the
+dual camera lock, runs the backend, publishes the file under a name that never overwrites another, writes
+the Capture row, and releases the lock, on every path.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from capture.backends import CameraBackend, CaptureRequest, get_backend
+from capture.camera_lock import CameraLease, CameraLock
+from capture.errors import AnalyzeFailed, CaptureError, CaptureFailed, CaptureTimeout
+from capture.filenames import default_filename, publish
+from capture.lib import http
+from capture.lib.runner import CommandError, CommandFailed, CommandTimeout, run_command
+from capture.models import Capture
+
+log = logging.getLogger(__name__)
+
+PARTIAL_PREFIX = ".partial-"  # hidden names: /uploads never serves them
+
+
+class CaptureService:
+    def __init__(self, backend: CameraBackend | None = None) -> None:
+        self.backend = backend or get_backend()
+
+    def capture(self, request: CaptureRequest, source: str) -> Capture:
+        """Take one capture; raise CameraBusy (409), CaptureTimeout (504) or CaptureFailed (500)."""
+        requested_at = timezone.now()
+        started = time.monotonic()
+        lock = CameraLock(settings.CAMERA_LOCK_PATH, request.camera)
+        with lock.acquire(ttl_sec=self.time_budget(request)) as lease:
+            _recover_interrupted(request.camera)
+            row = Capture.objects.create(
+                format=request.format,
+                width=request.width,
+                height=request.height,
+                fps=request.fps,
+                duration_sec=request.duration_sec,
+                requested_filename=request.filename,
+                camera_index=request.camera,
+                source=source,
+                backend=self.backend.name,
+                requested_at=requested_at,
+                started_at=timezone.now(),
+            )
+            lease.update(captureId=row.pk)
+            session = _Session(lease, row, request)
+            try:
+                output = session.temp_path(request.format)
+                self.backend.capture(request, output, session)
+                self._publish(row, request, output)
+            except CommandTimeout as exc:
+                row.status, row.error = Capture.Status.TIMEOUT, f"Command timeout: {exc}"
+                raise CaptureTimeout(row.error, capture=row) from exc
+            except CommandFailed as exc:
+                row.status, row.error = Capture.Status.FAILED, f"Capture failed: {exc}"
+                raise CaptureFailed(row.error, capture=row) from exc
+            except CaptureError as exc:
+                row.status, row.error = Capture.Status.FAILED, str(exc.detail)
+                exc.capture = row
+                raise
+            except OSError as exc:
+                # The upload directory is full, read-only or gone.
+                row.status = Capture.Status.FAILED
+                row.error = f"Could not store the capture in {settings.MEDIA_ROOT}: {exc.strerror or exc}"
+                raise CaptureFailed(row.error, capture=row) from exc
+            except BaseException:
+                # Ctrl-C / SIGTERM in the CLI: the runner already stopped the camera.
+                row.status, row.error = Capture.Status.INTERRUPTED, "Capture interrupted"
+                raise
+            finally:
+                session.remove_partials()
+                row.commands = session.commands
+                row.camera_ms = session.camera_ms
+                row.remux_ms = session.remux_ms
+                row.finished_at = timezone.now()
+                row.total_ms = int((time.monotonic() - started) * 1000)
+                row.save()
+                self.backend.note_capture_outcome(row.status == Capture.Status.OK)
+        log.info("capture #%d %s: %s (%s bytes, %d ms)", row.pk, row.status, row.filename, row.size_bytes, row.total_ms)
+        return row
+
+    def time_budget(self, request: CaptureRequest) -> float:
+        """Worst case for one capture: the camera's timeout, a remux, and the stop signals' grace."""
+        return (
+            request.duration_sec
+            + settings.CAMERA_TIMEOUT_MARGIN_SEC
+            + (settings.REMUX_TIMEOUT_SEC if request.format == "mp4" else 0)
+            + 3 * settings.CAMERA_KILL_GRACE_SEC
+            + (5 + request.duration_sec if self.backend.simulated else 0)
+        )
+
+    def _publish(self, row: Capture, request: CaptureRequest, output: Path) -> None:
+        size = output.stat().st_size if output.exists() else 0
+        if size == 0:
+            raise CaptureFailed("The camera finished without writing a file")
+        wanted = request.filename or default_filename(
+            datetime.now(), request.width, request.height, request.fps, request.duration_sec, request.format
+        )
+        row.filename = publish(output, settings.MEDIA_ROOT, wanted)
+        row.size_bytes = size
+        row.status = Capture.Status.OK
+
+    def forward_to_analyzer(self, row: Capture, absolute_url: str) -> str:
+        """Send the capture to ANALYZE_URL (after the camera is released); record and return the jobId."""
+        payload = {"filename": row.filename, "path": row.url, "captureId": row.pk, "url": absolute_url}
+        try:
+            answer = http.post_json(
+                settings.ANALYZE_URL,
+                payload,
+                timeout=settings.ANALYZE_TIMEOUT_SEC,
+                bearer_token=settings.AUTH_TOKEN,
+            )
+            job_id = answer.get("jobId", answer.get("id"))
+            if job_id in (None, ""):
+                raise http.TransportError("the analyzer's answer has no jobId")
+        except http.TransportError as exc:
+            row.analyze_error = f"Analyze request failed: {exc}"
+            row.save(update_fields=["analyze_error"])
+            raise AnalyzeFailed(row.analyze_error, capture=row) from exc
+        row.analyze_job_id = str(job_id)
+        row.save(update_fields=["analyze_job_id"])
+        return row.analyze_job_id
+
+
+def camera_status(camera: int = 0) -> dict:
+    """The status endpoint's answer. Reads cached detection, the lock record and the database only:
+    it never runs a subprocess and never takes the lock."""
+    backend = get_backend()
+    detection = backend.detection()
+    holder = CameraLock(settings.CAMERA_LOCK_PATH, camera).peek()
+    last_capture_at = (
+        Capture.objects.filter(status=Capture.Status.OK).order_by("-finished_at")
+        .values_list("finished_at", flat=True).first()
+    )  # fmt: skip
+    last_error = (
+        Capture.objects.filter(~Q(error="") | ~Q(analyze_error=""))
+        .order_by("-id").values("error", "analyze_error", "finished_at").first()
+    )  # fmt: skip
+    return {
+        "ok": True,
+        "cameraDetected": detection.detected,
+        "busy": holder is not None,
+        "busySince": _iso_from_epoch(holder.createdAt) if holder else None,
+        "lastCaptureAt": last_capture_at,
+        "lastError": (last_error["analyze_error"] or last_error["error"]) if last_error else None,
+        "lastErrorAt": last_error["finished_at"] if last_error else None,
+        "backend": backend.name,
+        "simulated": backend.simulated,
+        "cameras": detection.cameras,
+        "detectedAt": _iso_from_epoch(detection.checked_at) if detection.checked_at else None,
+    }
+
+
+class _Session:
+    """What a backend may do while it holds the camera: make temporary files and run commands."""
+
+    def __init__(self, lease: CameraLease, row: Capture, request: CaptureRequest) -> None:
+        self.lease = lease
+        self.row = row
+        self.request = request
+        self.commands: list[dict] = []
+        self.camera_ms: int | None = None
+        self.remux_ms: int | None = None
+        self._partials: list[Path] = []
+
+    def temp_path(self, extension: str) -> Path:
+        path = settings.MEDIA_ROOT / f"{PARTIAL_PREFIX}{self.row.pk}-{len(self._partials)}.{extension}"
+        self._partials.append(path)
+        return path
+
+    def run_camera(self, argv: Sequence[str], *, stop_signals: Sequence[int], extra_sec: float = 0) -> None:
+        # The Node server's budget: durationSec*1000 + 3 s.
+        timeout = self.request.duration_sec + settings.CAMERA_TIMEOUT_MARGIN_SEC + extra_sec
+        self.camera_ms = (self.camera_ms or 0) + self._run(
+            argv,
+            timeout,
+            stop_signals,
+            # The camera process shares the lock's open file, so the lock is held while it really runs.
+            pass_fds=(self.lease.fd,),
+            on_start=lambda pid: self.lease.update(cameraPgid=pid),
+        )
+
+    def run_remux(self, argv: Sequence[str]) -> None:
+        self.remux_ms = (self.remux_ms or 0) + self._run(argv, settings.REMUX_TIMEOUT_SEC, [signal.SIGTERM])
+
+    def _run(self, argv: Sequence[str], timeout: float, stop_signals: Sequence[int], **kwargs) -> int:
+        try:
+            result = run_command(
+                argv,
+                timeout=timeout,
+                stop_signals=stop_signals,
+                kill_grace=settings.CAMERA_KILL_GRACE_SEC,
+                cwd=settings.MEDIA_ROOT,
+                **kwargs,
+            )
+        except CommandError as exc:
+            self.commands.append(exc.result.as_record())
+            raise
+        self.commands.append(result.as_record())
+        return result.ms
+
+    def remove_partials(self) -> None:
+        for path in self._partials:
+            path.unlink(missing_ok=True)
+
+
+def _recover_interrupted(camera: int) -> None:
+    """Rows still `running` while we hold this camera's lock belong to a holder that died (a killed worker,
+    a reboot): mark them interrupted and delete their partial files."""
+    orphans = list(Capture.objects.filter(camera_index=camera, status=Capture.Status.RUNNING))
+    for row in orphans:
+        for partial in settings.MEDIA_ROOT.glob(f"{PARTIAL_PREFIX}{row.pk}-*"):
+            partial.unlink(missing_ok=True)
+        row.status = Capture.Status.INTERRUPTED
+        row.error = "Interrupted: the process running this capture stopped (crash, kill or reboot)"
+        row.finished_at = timezone.now()
+        row.save(update_fields=["status", "error", "finished_at"])
+        log.warning("capture #%d was interrupted by a crash; marked and cleaned up", row.pk)
+
+
+def _iso_from_epoch(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=timezone.get_current_timezone())
