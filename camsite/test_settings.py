@@ -7,3 +7,7 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
 from camsite.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Tests never touch a real camera unless a test installs the stand-in apps and asks for rpicam.
+CAMERA_BACKEND = "simulated"
+SIMULATED_SPEED = 10.0

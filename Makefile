@@ -1,0 +1,50 @@
+# Two commands on a fresh machine with Python >= 3.11 and make:
+#   make run    set up .venv, migrate, collect static files, start gunicorn on $PORT (3000)
+#   make test   set up .venv with the test tools, then lint, check migrations and run the whole suite
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 3000
+export PORT
+
+.PHONY: run test lint fmt check clean
+
+# requirements.txt only: what the server needs.
+$(VENV)/.runtime: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+# Plus pytest, ruff and PyAV.
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# A random Django secret key, made once and kept out of git. DJANGO_SECRET_KEY in the environment wins.
+.secret_key: | $(VENV)/.runtime
+	umask 077 && $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
+
+run: $(VENV)/.runtime .secret_key
+	export DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-$$(cat .secret_key)}" && \
+	$(PY) manage.py migrate --noinput && \
+	$(PY) manage.py collectstatic --noinput --verbosity 0 && \
+	exec $(VENV)/bin/gunicorn -c deploy/gunicorn.conf.py
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: $(VENV)/.dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# Everything CI checks: lint, Django's system checks, no missing migration, the test suite.
+test: lint $(VENV)/.dev
+	DJANGO_SETTINGS_MODULE=camsite.test_settings $(PY) manage.py check --fail-level WARNING
+	DJANGO_SETTINGS_MODULE=camsite.test_settings $(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

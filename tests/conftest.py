@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rest_framework.test import APIClient
+
+from capture.backends import _build_backend
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def isolated_paths(settings, tmp_path):
+    """Each test gets its own upload directory and camera lock file."""
+    settings.MEDIA_ROOT = tmp_path / "uploads"
+    settings.MEDIA_ROOT.mkdir()
+    settings.CAMERA_LOCK_PATH = tmp_path / "camera.lock"
+    # Backends cache detection and capabilities per process; start every test from a clean slate.
+    _build_backend.cache_clear()
+    yield
+    _build_backend.cache_clear()
+
+
+@pytest.fixture
+def api(db) -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def post_json(api):
+    def post(path: str, body=None, **extra):
+        return api.post(path, data=json.dumps(body if body is not None else {}), content_type="application/json",
+                        **extra)
+
+    return post
+
+
+@pytest.fixture
+def standins(settings, tmp_path, monkeypatch) -> Path:
+    """Put the stand-in rpicam apps first on PATH and select the real rpicam backend.
+
+    Returns the stand-ins' state directory (sensor locks and runs.log)."""
+    from tests.standins import install_standins
+
+    bin_dir = install_standins(tmp_path / "bin")
+    state = tmp_path / "standin-state"
+    state.mkdir()
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("STANDIN_STATE_DIR", str(state))
+    monkeypatch.setenv("STANDIN_STARTUP_SEC", "0.05")
+    settings.CAMERA_BACKEND = "rpicam"
+    return state
+
+
+def probe(path: Path) -> dict:
+    """Container facts read with PyAV: format, codec, duration (s), frames, size."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.demux(stream) if _.size)
+        duration = container.duration / 1_000_000 if container.duration else None
+        return {
+            "format": container.format.name,
+            "codec": stream.codec_context.name,
+            "width": stream.codec_context.width,
+            "height": stream.codec_context.height,
+            "duration": duration,
+            "frames": frames,
+        }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float = 20) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+def processes_matching(text: str) -> list[str]:
+    """Command lines of live processes that contain `text` (from /proc, so no ps needed)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+        except OSError:
+            continue
+        if text in cmdline and state != "Z" and entry.name != str(os.getpid()):
+            found.append(cmdline)
+    return found
+
+
+def python_subprocess(code: str, *args: str, **kwargs) -> subprocess.Popen:
+    """Run `code` in a fresh interpreter that can import the project."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "camsite.test_settings"}
+    return subprocess.Popen([sys.executable, "-c", code, *args], env=env, cwd=ROOT, **kwargs)

@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from capture.camera_lock import CameraLock
+from capture.errors import CameraBusy
+from tests.conftest import python_subprocess
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from capture.camera_lock import CameraLock
+lease = CameraLock(Path(sys.argv[1])).acquire(ttl_sec=float(sys.argv[2]))
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def hold_in_other_process(path, ttl: float = 60) -> subprocess.Popen:
+    proc = python_subprocess(HOLD_LOCK, str(path), str(ttl), stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+@pytest.fixture
+def lock(tmp_path) -> CameraLock:
+    return CameraLock(tmp_path / "camera.lock")
+
+
+def test_only_one_thread_gets_the_camera(lock):
+    results = []
+    barrier = threading.Barrier(8)
+
+    def contend():
+        barrier.wait()
+        try:
+            with lock.acquire(ttl_sec=10):
+                results.append("got it")
+                time.sleep(0.3)
+        except CameraBusy:
+            results.append("busy")
+
+    threads = [threading.Thread(target=contend) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == ["busy"] * 7 + ["got it"]
+
+
+def test_another_process_holding_it_means_busy_at_once(lock):
+    holder = hold_in_other_process(lock.path)
+    try:
+        started = time.monotonic()
+        with pytest.raises(CameraBusy):
+            lock.acquire(ttl_sec=10)
+        assert time.monotonic() - started < 0.5  # never waits
+        assert lock.peek().pid == holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_killed_holder_frees_the_camera_immediately(lock):
+    holder = hold_in_other_process(lock.path, ttl=600)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert lock.peek() is None  # its record is still there, but nobody is alive behind it
+    with lock.acquire(ttl_sec=10) as lease:
+        assert lease.holder.pid == os.getpid()
+
+
+def test_peek_never_takes_the_lock(lock):
+    assert lock.peek() is None
+    with lock.acquire(ttl_sec=10):
+        assert lock.peek() is not None
+        assert lock.peek().pid == os.getpid()
+    # Peeking in a tight loop while another thread captures never makes the capture fail.
+    stop = threading.Event()
+
+    def peek_forever():
+        while not stop.is_set():
+            lock.peek()
+
+    peeker = threading.Thread(target=peek_forever)
+    peeker.start()
+    try:
+        for _ in range(200):
+            with lock.acquire(ttl_sec=10):
+                pass
+    finally:
+        stop.set()
+        peeker.join()
+
+
+def test_the_lock_file_records_the_holder(lock):
+    with lock.acquire(ttl_sec=30) as lease:
+        lease.update(captureId=7, cameraPgid=4242)
+        record = json.loads(lock.path.read_text())
+        assert record["pid"] == os.getpid()
+        assert record["captureId"] == 7
+        assert record["cameraPgid"] == 4242
+        assert record["expiresAt"] - record["createdAt"] == pytest.approx(30)
+    assert lock.path.read_text() == ""  # released: nothing recorded
+
+
+def test_an_orphaned_camera_process_of_a_dead_holder_is_killed(lock):
+    # A camera process that outlived its holder and still holds the lock (it inherited the descriptor).
+    fd = os.open(lock.path, os.O_RDWR | os.O_CREAT)
+    camera = subprocess.Popen(
+        [sys.executable, "-c", f"import fcntl,time; fcntl.flock({fd}, fcntl.LOCK_EX); time.sleep(60)"],
+        pass_fds=(fd,),
+        start_new_session=True,
+    )
+    time.sleep(0.3)
+    dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout.strip()
+    os.write(fd, json.dumps({"pid": int(dead_pid), "camera": 0, "createdAt": time.time(),
+                             "expiresAt": time.time() + 600, "cameraPgid": camera.pid}).encode() + b"\n")
+    os.close(fd)
+    with lock.acquire(ttl_sec=10):
+        assert camera.wait(timeout=5) == -signal.SIGKILL
+
+
+def test_each_camera_has_its_own_lock(tmp_path):
+    with CameraLock(tmp_path / "camera.lock", camera=0).acquire(ttl_sec=10):
+        with CameraLock(tmp_path / "camera.lock", camera=1).acquire(ttl_sec=10) as second:
+            assert second.holder.camera == 1
+    assert (tmp_path / "camera.lock.1").exists()
