@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -25,7 +26,15 @@ def isolated_paths(settings, tmp_path):
     # Backends cache detection and capabilities per process; start every test from a clean slate.
     _build_backend.cache_clear()
     yield
+    wait_for_detection()
     _build_backend.cache_clear()
+
+
+def wait_for_detection(timeout: float = 15) -> None:
+    """Join background camera-detection threads, so none outlives its test."""
+    for thread in threading.enumerate():
+        if thread.name == "camera-detection":
+            thread.join(timeout)
 
 
 @pytest.fixture

@@ -1,0 +1,128 @@
+"""POST /api/camera/capture-and-analyze forwards to ANALYZE_URL, tested against a real local HTTP server."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.conf import settings
+
+from capture.camera_lock import CameraLock
+from capture.models import Capture
+
+URL = "/api/camera/capture-and-analyze"
+BODY = {"format": "jpg", "durationSec": 0.2, "width": 64, "height": 64}
+
+
+class Analyzer:
+    """A tiny analyzer on 127.0.0.1 whose answer each test chooses."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+        self.status = 200
+        self.answer: bytes = json.dumps({"ok": True, "jobId": "job-42", "status": "queued"}).encode()
+        self.delay = 0.0
+        analyzer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers["Content-Length"])
+                analyzer.requests.append(
+                    {
+                        "path": self.path,
+                        "body": json.loads(self.rfile.read(length)),
+                        "authorization": self.headers.get("Authorization"),
+                        "camera_busy": CameraLock(settings.CAMERA_LOCK_PATH).peek() is not None,
+                    }
+                )
+                time.sleep(analyzer.delay)
+                self.send_response(analyzer.status)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(analyzer.answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/api/analyze"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def analyzer(settings):
+    server = Analyzer()
+    settings.ANALYZE_URL = server.url
+    yield server
+    server.close()
+
+
+def test_it_captures_then_forwards_and_answers_queued(post_json, analyzer):
+    response = post_json(URL, BODY)
+    assert response.status_code == 200
+    body = response.json()
+    assert body == {"ok": True, "jobId": "job-42", "filename": body["filename"], "status": "queued",
+                    "url": f"/uploads/{body['filename']}"}
+    row = Capture.objects.get()
+    assert row.source == "api-analyze"
+    assert row.analyze_job_id == "job-42"
+    [forwarded] = analyzer.requests
+    assert forwarded["path"] == "/api/analyze"
+    assert forwarded["body"] == {"filename": row.filename, "path": f"/uploads/{row.filename}", "captureId": row.pk,
+                                 "url": f"http://testserver/uploads/{row.filename}"}
+    assert forwarded["camera_busy"] is False  # the camera was released before the HTTP call
+    assert forwarded["authorization"] is None
+
+
+def test_it_forwards_the_bearer_token(post_json, analyzer, settings):
+    settings.AUTH_TOKEN = "tok"
+    response = post_json(URL, BODY, HTTP_AUTHORIZATION="Bearer tok")
+    assert response.status_code == 200
+    assert analyzer.requests[0]["authorization"] == "Bearer tok"
+
+
+@pytest.mark.parametrize(
+    ("status", "answer", "delay", "message"),
+    [
+        (500, b'{"ok": false}', 0, "answered HTTP 500"),
+        (200, b"<html>", 0, "not JSON"),
+        (200, b'{"ok": true}', 0, "no jobId"),
+        (200, b'{"ok": true, "jobId": "late"}', 1.5, "no answer"),
+    ],
+)
+def test_an_analyzer_failure_is_a_500_but_keeps_the_capture(post_json, analyzer, settings, status, answer, delay,
+                                                            message):
+    settings.ANALYZE_TIMEOUT_SEC = 0.5
+    analyzer.status, analyzer.answer, analyzer.delay = status, answer, delay
+    response = post_json(URL, BODY)
+    assert response.status_code == 500
+    body = response.json()
+    assert body["ok"] is False
+    assert body["error"].startswith("Analyze request failed: ")
+    assert message in body["error"]
+    row = Capture.objects.get()
+    assert row.status == "ok"
+    assert body["filename"] == row.filename
+    assert (settings.MEDIA_ROOT / row.filename).is_file()
+    assert row.analyze_error == body["error"]
+
+
+def test_an_unreachable_analyzer_is_a_500(post_json, settings, api):
+    settings.ANALYZE_URL = "http://127.0.0.1:9/api/analyze"  # discard port: nothing listens
+    response = post_json(URL, BODY)
+    assert response.status_code == 500
+    assert "could not reach http://127.0.0.1:9/api/analyze" in response.json()["error"]
+    assert api.get("/api/camera/status").json()["lastError"] == response.json()["error"]
+
+
+def test_a_failed_capture_is_not_forwarded(post_json, analyzer):
+    with CameraLock(settings.CAMERA_LOCK_PATH).acquire(ttl_sec=30):
+        assert post_json(URL, BODY).status_code == 409
+    assert analyzer.requests == []
