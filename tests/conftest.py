@@ -45,8 +45,9 @@ def api(db) -> APIClient:
 @pytest.fixture
 def post_json(api):
     def post(path: str, body=None, **extra):
-        return api.post(path, data=json.dumps(body if body is not None else {}), content_type="application/json",
-                        **extra)
+        return api.post(
+            path, data=json.dumps(body if body is not None else {}), content_type="application/json", **extra
+        )
 
     return post
 

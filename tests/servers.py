@@ -38,8 +38,13 @@ class GunicornServer:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> GunicornServer:
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=self.env,
-                       check=True, timeout=120)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            timeout=120,
+        )
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 [str(Path(sys.executable).with_name("gunicorn")), "-c", "deploy/gunicorn.conf.py"],

@@ -43,8 +43,16 @@ def test_status_reports_the_last_capture_and_error_from_the_database(api, post_j
     body = api.get(STATUS).json()
     assert body["lastCaptureAt"] == last_ok.finished_at.isoformat().replace("+00:00", "Z")
     # A failure recorded by any process shows up as lastError.
-    Capture.objects.create(format="jpg", width=1, height=1, fps=1, duration_sec=1, requested_at=last_ok.requested_at,
-                           status="failed", error="rpicam-still failed: ERROR: *** no cameras available ***")
+    Capture.objects.create(
+        format="jpg",
+        width=1,
+        height=1,
+        fps=1,
+        duration_sec=1,
+        requested_at=last_ok.requested_at,
+        status="failed",
+        error="rpicam-still failed: ERROR: *** no cameras available ***",
+    )
     body = api.get(STATUS).json()
     assert body["lastError"] == "rpicam-still failed: ERROR: *** no cameras available ***"
     assert body["lastCaptureAt"] is not None

@@ -28,8 +28,16 @@ def auth(settings):
         TOKEN,
     ],
 )
-@pytest.mark.parametrize("method,path", [("get", "/api/camera/status"), ("post", "/api/camera/capture"),
-                                         ("get", "/api/captures/"), ("get", "/api/schema/"), ("get", "/api/nope")])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("get", "/api/camera/status"),
+        ("post", "/api/camera/capture"),
+        ("get", "/api/captures/"),
+        ("get", "/api/schema/"),
+        ("get", "/api/nope"),
+    ],
+)
 def test_without_the_right_token_every_api_route_is_a_401(client, db, auth, header, method, path):
     extra = {"HTTP_AUTHORIZATION": header} if header is not None else {}
     response = getattr(client, method)(path, **extra)

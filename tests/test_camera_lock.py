@@ -121,10 +121,22 @@ def test_an_orphaned_camera_process_of_a_dead_holder_is_killed(lock):
         start_new_session=True,
     )
     time.sleep(0.3)
-    dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                              text=True).stdout.strip()
-    os.write(fd, json.dumps({"pid": int(dead_pid), "camera": 0, "createdAt": time.time(),
-                             "expiresAt": time.time() + 600, "cameraPgid": camera.pid}).encode() + b"\n")
+    dead_pid = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
+    os.write(
+        fd,
+        json.dumps(
+            {
+                "pid": int(dead_pid),
+                "camera": 0,
+                "createdAt": time.time(),
+                "expiresAt": time.time() + 600,
+                "cameraPgid": camera.pid,
+            }
+        ).encode()
+        + b"\n",
+    )
     os.close(fd)
     with lock.acquire(ttl_sec=10):
         assert camera.wait(timeout=5) == -signal.SIGKILL

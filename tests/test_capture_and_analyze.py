@@ -68,15 +68,24 @@ def test_it_captures_then_forwards_and_answers_queued(post_json, analyzer):
     response = post_json(URL, BODY)
     assert response.status_code == 200
     body = response.json()
-    assert body == {"ok": True, "jobId": "job-42", "filename": body["filename"], "status": "queued",
-                    "url": f"/uploads/{body['filename']}"}
+    assert body == {
+        "ok": True,
+        "jobId": "job-42",
+        "filename": body["filename"],
+        "status": "queued",
+        "url": f"/uploads/{body['filename']}",
+    }
     row = Capture.objects.get()
     assert row.source == "api-analyze"
     assert row.analyze_job_id == "job-42"
     [forwarded] = analyzer.requests
     assert forwarded["path"] == "/api/analyze"
-    assert forwarded["body"] == {"filename": row.filename, "path": f"/uploads/{row.filename}", "captureId": row.pk,
-                                 "url": f"http://testserver/uploads/{row.filename}"}
+    assert forwarded["body"] == {
+        "filename": row.filename,
+        "path": f"/uploads/{row.filename}",
+        "captureId": row.pk,
+        "url": f"http://testserver/uploads/{row.filename}",
+    }
     assert forwarded["camera_busy"] is False  # the camera was released before the HTTP call
     assert forwarded["authorization"] is None
 
@@ -97,8 +106,9 @@ def test_it_forwards_the_bearer_token(post_json, analyzer, settings):
         (200, b'{"ok": true, "jobId": "late"}', 1.5, "no answer"),
     ],
 )
-def test_an_analyzer_failure_is_a_500_but_keeps_the_capture(post_json, analyzer, settings, status, answer, delay,
-                                                            message):
+def test_an_analyzer_failure_is_a_500_but_keeps_the_capture(
+    post_json, analyzer, settings, status, answer, delay, message
+):
     settings.ANALYZE_TIMEOUT_SEC = 0.5
     analyzer.status, analyzer.answer, analyzer.delay = status, answer, delay
     response = post_json(URL, BODY)

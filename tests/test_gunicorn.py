@@ -34,13 +34,15 @@ def test_the_seed_curl_examples_work(server):
     assert served.headers["Content-Type"] == "image/jpeg"
     assert served.content[:2] == b"\xff\xd8"
 
-    mp4 = server.post("/api/camera/capture", {"format": "mp4", "durationSec": 3, "fps": 30, "width": 640,
-                                              "height": 480})
+    mp4 = server.post(
+        "/api/camera/capture", {"format": "mp4", "durationSec": 3, "fps": 30, "width": 640, "height": 480}
+    )
     assert mp4.status_code == 200, mp4.text
     assert probe(server.uploads / mp4.json()["filename"])["duration"] == pytest.approx(3, rel=0.1)
 
-    h264 = server.post("/api/camera/capture", {"format": "h264", "durationSec": 1, "fps": 30, "width": 640,
-                                               "height": 480})
+    h264 = server.post(
+        "/api/camera/capture", {"format": "h264", "durationSec": 1, "fps": 30, "width": 640, "height": 480}
+    )
     assert h264.status_code == 200
     assert server.get(h264.json()["url"]).headers["Content-Type"] == "video/h264"
 
@@ -62,8 +64,9 @@ def test_concurrent_captures_across_workers_one_wins_the_rest_get_409(server, st
 
 def test_status_from_another_worker_sees_busy_without_blocking(server):
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(server.post, "/api/camera/capture", {"format": "h264", "durationSec": 2,
-                                                                   "width": 320, "height": 240})
+        pending = pool.submit(
+            server.post, "/api/camera/capture", {"format": "h264", "durationSec": 2, "width": 320, "height": 240}
+        )
         deadline = time.monotonic() + 10
         while not server.get("/api/camera/status").json()["busy"] and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -76,8 +79,9 @@ def test_status_from_another_worker_sees_busy_without_blocking(server):
 
 def test_killing_the_worker_mid_capture_frees_the_camera_at_once(server, standins):
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(server.post, "/api/camera/capture", {"format": "h264", "durationSec": 20,
-                                                                   "width": 320, "height": 240})
+        pending = pool.submit(
+            server.post, "/api/camera/capture", {"format": "h264", "durationSec": 20, "width": 320, "height": 240}
+        )
         deadline = time.monotonic() + 10
         record = {}
         while time.monotonic() < deadline and not record.get("cameraPgid"):

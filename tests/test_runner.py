@@ -23,8 +23,9 @@ def test_it_returns_exit_code_and_output_tails():
 
 def test_a_failure_raises_with_the_error_line():
     with pytest.raises(CommandFailed, match=r"ERROR: \*\*\* no cameras available \*\*\*") as caught:
-        run_command(py("import sys; print('ERROR: *** no cameras available ***', file=sys.stderr); sys.exit(255)"),
-                    timeout=10)
+        run_command(
+            py("import sys; print('ERROR: *** no cameras available ***', file=sys.stderr); sys.exit(255)"), timeout=10
+        )
     assert caught.value.result.returncode == 255
 
 
