@@ -1,0 +1,276 @@
+"""Tests of the rpicam stand-ins themselves, run as real subprocesses through the installed launchers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from . import install_standins
+from .rpicam_standin import ffmpeg_exe
+
+av = pytest.importorskip("av")
+
+STARTUP = 0.05  # STANDIN_STARTUP_SEC for these tests
+IMX708_ID = "/base/axi/pcie@120000/rp1/i2c@88000/imx708@1a"
+
+
+class Standins:
+    def __init__(self, tmp_path: Path) -> None:
+        self.bin = install_standins(tmp_path / "bin")
+        self.state = tmp_path / "state"
+        self.cwd = tmp_path
+        # Start from a clean slate: knobs from the calling environment must not leak in.
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith("STANDIN_") or k == "STANDIN_FFMPEG"}
+        self.env.update(PATH=f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}",
+                        STANDIN_STATE_DIR=str(self.state), STANDIN_STARTUP_SEC=str(STARTUP))
+
+    def _env(self, extra: dict[str, str] | None) -> dict[str, str]:
+        return {**self.env, **(extra or {})}
+
+    def run(self, *args: str, env: dict[str, str] | None = None,
+            timeout: float = 20) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(args, env=self._env(env), cwd=self.cwd, capture_output=True, text=True,
+                              timeout=timeout)
+
+    def start(self, *args: str, env: dict[str, str] | None = None,
+              start_new_session: bool = False) -> subprocess.Popen[str]:
+        return subprocess.Popen(args, env=self._env(env), cwd=self.cwd, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=start_new_session)
+
+    def runs(self) -> list[list[str]]:
+        log = self.state / "runs.log"
+        return [line.split() for line in log.read_text().splitlines()] if log.exists() else []
+
+    def wait_started(self, proc: subprocess.Popen[str], timeout: float = 10) -> float:
+        """Wait until proc holds the sensor and its start-up (after which signal handlers exist) is over.
+
+        Returns the time.time() at which the -t phase (recording, preview) began.
+        """
+        deadline = time.monotonic() + timeout
+        while not (starts := [r for r in self.runs() if r[0] == "start" and r[3] == str(proc.pid)]):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "stand-in never acquired the sensor"
+            time.sleep(0.02)
+        time.sleep(STARTUP + 0.25)
+        return float(starts[0][4]) + STARTUP
+
+
+@pytest.fixture
+def standins(tmp_path: Path) -> Standins:
+    return Standins(tmp_path)
+
+
+def media_duration(path: Path) -> float:
+    with av.open(str(path)) as container:
+        return container.duration / 1e6
+
+
+def test_list_cameras_layout(standins: Standins) -> None:
+    res = standins.run("rpicam-hello", "--list-cameras")
+    assert (res.returncode, res.stderr) == (0, "")
+    assert res.stdout == (
+        "Available cameras\n"
+        "-----------------\n"
+        f"0 : imx708 [4608x2592 10-bit RGGB] ({IMX708_ID})\n"
+        "    Modes: 'SRGGB10_CSI2P' : 1536x864 [120.13 fps - (768, 432)/3072x1728 crop]\n"
+        "                             2304x1296 [56.03 fps - (0, 0)/4608x2592 crop]\n"
+        "                             4608x2592 [14.35 fps - (0, 0)/4608x2592 crop]\n"
+        "\n"
+    )
+    two = standins.run("rpicam-still", "--list-cameras", env={"STANDIN_CAMERAS": "imx477,imx219",
+                                                             "STANDIN_PLATFORM": "pi4"})
+    assert "0 : imx477 [4056x3040 12-bit RGGB] (/base/soc/i2c0mux/i2c@1/imx477@1a)\n" in two.stdout
+    assert "\n           'SRGGB12_CSI2P' : 2028x1080 [50.03 fps" in two.stdout
+    assert "\n\n1 : imx219 [3280x2464 10-bit RGGB] (/base/soc/i2c0mux/i2c@0/imx219@10)\n" in two.stdout
+    for cams in ("none", ""):
+        none = standins.run("rpicam-vid", "--list-cameras", env={"STANDIN_CAMERAS": cams})
+        assert (none.returncode, none.stdout, none.stderr) == (0, "No cameras available!\n", "")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("rpicam-hello", "--immediate"), "unrecognised option '--immediate'"),
+    (("rpicam-vid", "-e", "png"), "unrecognised option '-e'"),
+    (("rpicam-still", "--width", "abc"), "the argument ('abc') for option '--width' is invalid"),
+    (("rpicam-still", "-n", "-o"), "the required argument for option '--output' is missing"),
+    (("rpicam-vid", "-t", "5x"), "Invalid time string provided"),
+    (("rpicam-vid", "--codec", "h265"), "unrecognised codec h265"),
+    (("rpicam-still", "-e", "gif"), "invalid encoding format gif"),
+    (("rpicam-still", "--awb", "foo"), "Invalid AWB mode: foo"),
+    (("rpicam-vid", "--codec", "libav", "-o", "noext"),
+     "libav: please specify output format with the --libav-format argument"),
+])
+def test_errors_exit_255(standins: Standins, args: tuple[str, ...], message: str) -> None:
+    res = standins.run(*args)
+    assert res.returncode == 255
+    assert res.stderr.endswith(f"ERROR: *** {message} ***\n")
+
+
+def test_camera_availability_errors(standins: Standins) -> None:
+    res = standins.run("rpicam-still", "-o", "x.jpg", env={"STANDIN_CAMERAS": "none"})
+    assert (res.returncode, res.stderr.splitlines()[-1]) == (255, "ERROR: *** no cameras available ***")
+    res = standins.run("rpicam-vid", "--camera", "1", "-v", "0")
+    assert (res.returncode, res.stderr) == (255, "ERROR: *** selected camera is not available ***\n")
+    assert standins.runs() == []  # neither got as far as the sensor
+
+
+def test_help_version_and_libav_capability(standins: Standins) -> None:
+    res = standins.run("rpicam-vid", "--help")
+    assert res.returncode == 0 and res.stdout.startswith("Valid options are:\n")
+    assert "--libav-format" in res.stdout and "libav, mjpeg" in res.stdout
+    assert standins.run("rpicam-vid", "--version").stdout.startswith("rpicam-apps build: v1.13.0")
+    old = {"STANDIN_NO_LIBAV": "1"}
+    res = standins.run("rpicam-vid", "--help", env=old)
+    assert res.returncode == 0 and "libav" not in res.stdout.replace("libav/libx264", "")
+    assert standins.run("rpicam-vid", "--codec", "libav", env=old).stderr.endswith(
+        "ERROR: *** unrecognised codec libav ***\n")
+    assert standins.run("rpicam-vid", "--libav-format", "mp4", env=old).returncode == 255
+
+
+def test_still_writes_image_relative_to_cwd(standins: Standins) -> None:
+    res = standins.run("rpicam-still", "-v", "0", "-n", "-t", "100", "--width", "320", "--height=240",
+                       "-o", "shot%02d.jpg")
+    assert (res.returncode, res.stderr) == (0, "")  # -v 0: silent
+    with av.open(str(standins.cwd / "shot00.jpg")) as c:
+        ctx = c.streams.video[0].codec_context
+        assert (ctx.name, ctx.width, ctx.height) == ("mjpeg", 320, 240)
+    res = standins.run("rpicam-still", "--immediate", "-e", "png", "--width", "64", "--height", "48",
+                       "-o", "p.png")
+    assert res.returncode == 0 and "Still capture image received" in res.stderr
+    assert (standins.cwd / "p.png").read_bytes().startswith(b"\x89PNG")
+    start, end = standins.runs()[-2:]
+    assert (start[:3], end[:3]) == (["start", "rpicam-still", "0"], ["end", "rpicam-still", "0"])
+    assert float(start[4]) < float(end[4])
+
+
+def test_still_unwritable_output(standins: Standins) -> None:
+    res = standins.run("rpicam-still", "--immediate", "--width", "64", "--height", "48", "-o", "no/dir/x.jpg")
+    assert res.returncode == 255
+    assert res.stderr.endswith(
+        "Still capture image received\nERROR: *** failed to open file no/dir/x.jpg ***\n")
+
+
+def test_still_signal_mode(standins: Standins) -> None:
+    proc = standins.start("rpicam-still", "-n", "-t", "0", "-s", "--width", "64", "--height", "48",
+                          "-o", "sig%03d.jpg")
+    standins.wait_started(proc)
+    proc.send_signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    while not (standins.cwd / "sig000.jpg").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGUSR2)
+    assert proc.wait(10) == 0
+    assert sorted(p.name for p in standins.cwd.glob("sig*.jpg")) == ["sig000.jpg"]
+
+
+def test_busy_camera(standins: Standins) -> None:
+    rec = standins.start("rpicam-vid", "-t", "0", "-n")
+    standins.wait_started(rec)
+    res = standins.run("rpicam-still", "-o", "x.jpg")
+    assert res.returncode == 255
+    info, error = res.stderr.splitlines()[-2:]
+    assert info.endswith("INFO Camera camera.cpp:1008 Pipeline handler in use by another process")
+    assert error == f"ERROR: *** failed to acquire camera {IMX708_ID} ***"
+    assert standins.run("rpicam-hello", "--list-cameras").returncode == 0  # listing takes no lock
+    rec.send_signal(signal.SIGINT)
+    assert rec.wait(10) == 0
+    assert [r[0] for r in standins.runs() if r[3] == str(rec.pid)] == ["start", "end"]
+
+
+def test_vid_pi5_h264_needs_rate_before_input_to_remux(standins: Standins, tmp_path: Path) -> None:
+    res = standins.run("rpicam-vid", "-n", "--frames", "15", "--framerate", "15", "-o", "x.h264")
+    assert res.returncode == 0, res.stderr
+    data = (tmp_path / "x.h264").read_bytes()
+    assert data.startswith(b"\x00\x00\x00\x01")
+    with av.open(str(tmp_path / "x.h264")) as c:
+        kinds = {int(f.pict_type) for f in c.decode(video=0)}
+    assert 3 in kinds  # B-frames, as libx264 on a Pi 5
+    for rate_flag, name in (("-framerate", "wrong.mp4"), ("-r", "right.mp4")):
+        remux = [ffmpeg_exe(), "-v", "error", "-y", rate_flag, "15", "-i", "x.h264", "-c", "copy", name]
+        subprocess.run(remux, cwd=tmp_path, check=True, capture_output=True)
+    assert media_duration(tmp_path / "wrong.mp4") < 0.2
+    assert 0.8 < media_duration(tmp_path / "right.mp4") < 1.1
+
+
+def test_vid_pi4_writes_raw_h264_whatever_the_extension(standins: Standins, tmp_path: Path) -> None:
+    res = standins.run("rpicam-vid", "-n", "--frames", "5", "-o", "x.mp4", env={"STANDIN_PLATFORM": "pi4"})
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "x.mp4").read_bytes().startswith(b"\x00\x00\x00\x01")
+    with av.open(str(tmp_path / "x.mp4")) as c:
+        assert c.format.name == "h264"
+
+
+def test_vid_sigint_gives_complete_mp4(standins: Standins, tmp_path: Path) -> None:
+    proc = standins.start("rpicam-vid", "-n", "-t", "0", "--codec", "libav", "--framerate", "15",
+                          "-o", "x.mp4")
+    recording_since = standins.wait_started(proc)
+    time.sleep(0.8)
+    proc.send_signal(signal.SIGINT)
+    recorded = time.time() - recording_since
+    assert proc.wait(10) == 0
+    assert abs(media_duration(tmp_path / "x.mp4") - recorded) < 0.2  # the frames of the elapsed time
+
+
+def test_vid_sigterm_leaves_empty_file(standins: Standins, tmp_path: Path) -> None:
+    proc = standins.start("rpicam-vid", "-n", "-t", "0", "-o", "x.h264")
+    standins.wait_started(proc)
+    assert (tmp_path / "x.h264").exists()
+    proc.terminate()
+    assert proc.wait(10) == -signal.SIGTERM
+    assert (tmp_path / "x.h264").stat().st_size == 0
+
+
+@pytest.mark.parametrize(("platform", "what"), [
+    ("pi5", "libav: unable to open output mux for no/dir/x.h264: No such file or directory"),
+    ("pi4", "failed to open output file no/dir/x.h264"),
+])
+def test_vid_unwritable_output_aborts(standins: Standins, platform: str, what: str) -> None:
+    res = standins.run("rpicam-vid", "-n", "-t", "100", "-o", "no/dir/x.h264",
+                       env={"STANDIN_PLATFORM": platform})
+    assert res.returncode == -signal.SIGABRT
+    terminate = "terminate called after throwing an instance of 'std::runtime_error'"
+    assert f"{terminate}\n  what():  {what}\n" in res.stderr
+
+
+def test_fault_hung_camera_needs_sigkill(standins: Standins) -> None:
+    proc = standins.start("rpicam-vid", "-t", "100", "-o", "x.h264", env={"STANDIN_IGNORE_SIGTERM": "1"})
+    standins.wait_started(proc)
+    proc.terminate()
+    proc.send_signal(signal.SIGINT)
+    with pytest.raises(subprocess.TimeoutExpired):
+        proc.wait(0.5)
+    proc.kill()
+    assert proc.wait(5) == -signal.SIGKILL
+
+
+def test_fault_forked_child_keeps_camera_until_group_killed(standins: Standins) -> None:
+    proc = standins.start("rpicam-hello", "-t", "50", env={"STANDIN_FORK_CHILD": "1"}, start_new_session=True)
+    try:
+        assert proc.wait(10) == 0  # don't communicate(): the child keeps the pipes open
+        assert standins.run("rpicam-hello", "-t", "10").returncode == 255  # the child still holds the sensor
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    time.sleep(0.1)
+    assert standins.run("rpicam-hello", "-t", "10").returncode == 0
+
+
+def test_fault_fail(standins: Standins) -> None:
+    res = standins.run("rpicam-still", "-o", "x.jpg", env={"STANDIN_FAIL": "camera exploded"})
+    assert (res.returncode, res.stderr.splitlines()[-1]) == (255, "ERROR: *** camera exploded ***")
+
+
+def test_install_legacy_names(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    install_standins(bin_dir)
+    assert install_standins(bin_dir, legacy_names=True) == bin_dir
+    names = sorted(p.name for p in bin_dir.iterdir())
+    assert names == ["libcamera-hello", "libcamera-still", "libcamera-vid"]
+    res = subprocess.run([bin_dir / "libcamera-vid", "--version"], capture_output=True, text=True, check=True)
+    assert res.stdout.startswith("rpicam-apps build:")
