@@ -75,27 +75,40 @@ COMMON_OPTS = [
     _flag("help", "Print this help message", "h"),
     _flag("version", "Displays the build version number"),
     _flag("list-cameras", "Lists the available cameras attached to the system."),
-    Opt("camera", "uint", "Chooses the camera to use. To list the available indexes, use --list-cameras.",
-        default="0"),
-    Opt("verbose", "uint", "Set verbosity level. Level 0 is no output, 1 is default, 2 is verbose.", "v",
-        default="1", implicit="2"),
-    Opt("config", "str", "Read the options from a file. If no filename is specified, default to config.txt. "
-        "In case of duplicate options, the ones provided on the command line will be used.", "c",
-        implicit="config.txt"),
+    Opt("camera", "uint", "Chooses the camera to use. To list the available indexes, use --list-cameras.", default="0"),
+    Opt(
+        "verbose",
+        "uint",
+        "Set verbosity level. Level 0 is no output, 1 is default, 2 is verbose.",
+        "v",
+        default="1",
+        implicit="2",
+    ),
+    Opt(
+        "config",
+        "str",
+        "Read the options from a file. If no filename is specified, default to config.txt. "
+        "In case of duplicate options, the ones provided on the command line will be used.",
+        "c",
+        implicit="config.txt",
+    ),
     Opt("info-text", "str", "Sets the information string on the titlebar."),
     Opt("width", "uint", "Set the output image width (0 = use default value)", default="0"),
     Opt("height", "uint", "Set the output image height (0 = use default value)", default="0"),
-    Opt("timeout", "time", "Time for which program runs. If no units are provided default to ms.", "t",
-        default="5sec"),
+    Opt("timeout", "time", "Time for which program runs. If no units are provided default to ms.", "t", default="5sec"),
     Opt("output", "str", "Set the output file name", "o"),
     Opt("post-process-file", "str", "Set the file name for configuring the post-processing"),
     Opt("post-process-libs", "str", "Set a custom location for the post-processing library .so files"),
     _flag("nopreview", "Do not show a preview window", "n"),
-    Opt("preview", "str", "Set the preview window dimensions, given as x,y,width,height e.g. 0,0,640,480",
-        "p", default="0,0,0,0"),
+    Opt(
+        "preview",
+        "str",
+        "Set the preview window dimensions, given as x,y,width,height e.g. 0,0,640,480",
+        "p",
+        default="0,0,0,0",
+    ),
     _flag("fullscreen", "Use a fullscreen preview window", "f"),
-    _flag("qt-preview", "Use Qt-based preview window (WARNING: causes heavy CPU load, fullscreen not "
-          "supported)"),
+    _flag("qt-preview", "Use Qt-based preview window (WARNING: causes heavy CPU load, fullscreen not supported)"),
     _flag("hflip", "Request a horizontal flip transform"),
     _flag("vflip", "Request a vertical flip transform"),
     Opt("rotation", "int", "Request an image rotation, 0 or 180", default="0"),
@@ -106,68 +119,125 @@ COMMON_OPTS = [
     Opt("metering", "str", "Set the metering mode (centre, spot, average, custom)", default="centre"),
     Opt("exposure", "str", "Set the exposure mode (normal, sport)", default="normal"),
     Opt("ev", "float", "Set the EV exposure compensation, where 0 = no change", default="0"),
-    Opt("awb", "str", "Set the AWB mode (auto, incandescent, tungsten, fluorescent, indoor, daylight, "
-        "cloudy, custom)", default="auto"),
-    Opt("awbgains", "str", "Set explict red and blue gains (disable the automatic AWB algorithm)",
-        default="0,0"),
+    Opt(
+        "awb",
+        "str",
+        "Set the AWB mode (auto, incandescent, tungsten, fluorescent, indoor, daylight, cloudy, custom)",
+        default="auto",
+    ),
+    Opt("awbgains", "str", "Set explict red and blue gains (disable the automatic AWB algorithm)", default="0,0"),
     _flag("flush", "Flush output data as soon as possible"),
-    Opt("wrap", "uint", "When writing multiple output files, reset the counter when it reaches this number",
-        default="0"),
-    Opt("brightness", "float", "Adjust the brightness of the output images, in the range -1.0 to 1.0",
-        default="0"),
-    Opt("contrast", "float", "Adjust the contrast of the output image, where 1.0 = normal contrast",
-        default="1"),
-    Opt("saturation", "float", "Adjust the colour saturation of the output, where 1.0 = normal and 0.0 = "
-        "greyscale", default="1"),
-    Opt("sharpness", "float", "Adjust the sharpness of the output image, where 1.0 = normal sharpening",
-        default="1"),
-    Opt("framerate", "float", "Set the framerate (frames per second) for the camera, -1 for default",
-        default="-1"),
-    Opt("denoise", "str", "Sets the Denoise operating mode: auto, off, cdn_off, cdn_fast, cdn_hq",
-        default="auto"),
-    Opt("viewfinder-width", "uint", "Width of viewfinder frames from the camera (distinct from the preview "
-        "window size", default="0"),
-    Opt("viewfinder-height", "uint", "Height of viewfinder frames from the camera (distinct from the "
-        "preview window size)", default="0"),
-    Opt("tuning-file", "str", "Name of camera tuning file to use, omit this option for default file",
-        default="-"),
-    Opt("lores-width", "uint", "Width of low resolution frames (use 0 to omit low resolution stream)",
-        default="0"),
-    Opt("lores-height", "uint", "Height of low resolution frames (use 0 to omit low resolution stream)",
-        default="0"),
+    Opt(
+        "wrap", "uint", "When writing multiple output files, reset the counter when it reaches this number", default="0"
+    ),
+    Opt("brightness", "float", "Adjust the brightness of the output images, in the range -1.0 to 1.0", default="0"),
+    Opt("contrast", "float", "Adjust the contrast of the output image, where 1.0 = normal contrast", default="1"),
+    Opt(
+        "saturation",
+        "float",
+        "Adjust the colour saturation of the output, where 1.0 = normal and 0.0 = greyscale",
+        default="1",
+    ),
+    Opt("sharpness", "float", "Adjust the sharpness of the output image, where 1.0 = normal sharpening", default="1"),
+    Opt("framerate", "float", "Set the framerate (frames per second) for the camera, -1 for default", default="-1"),
+    Opt("denoise", "str", "Sets the Denoise operating mode: auto, off, cdn_off, cdn_fast, cdn_hq", default="auto"),
+    Opt(
+        "viewfinder-width",
+        "uint",
+        "Width of viewfinder frames from the camera (distinct from the preview window size",
+        default="0",
+    ),
+    Opt(
+        "viewfinder-height",
+        "uint",
+        "Height of viewfinder frames from the camera (distinct from the preview window size)",
+        default="0",
+    ),
+    Opt("tuning-file", "str", "Name of camera tuning file to use, omit this option for default file", default="-"),
+    Opt("lores-width", "uint", "Width of low resolution frames (use 0 to omit low resolution stream)", default="0"),
+    Opt("lores-height", "uint", "Height of low resolution frames (use 0 to omit low resolution stream)", default="0"),
     _flag("lores-par", "Preserve the pixel aspect ratio of the low res image"),
     Opt("mode", "str", "Camera mode as W:H:bit-depth:packing, where packing is P (packed) or U (unpacked)"),
-    Opt("viewfinder-mode", "str", "Camera mode for preview as W:H:bit-depth:packing, where packing is P "
-        "(packed) or U (unpacked)"),
-    Opt("buffer-count", "uint", "Number of in-flight requests (and buffers) configured for video, raw, and "
-        "still.", default="0"),
-    Opt("viewfinder-buffer-count", "uint", "Number of in-flight requests (and buffers) configured for "
-        "preview window.", default="0"),
-    _flag("no-raw", "Disable requesting of a RAW stream. Will override any manual mode reqest the mode "
-          "choice when setting framerate."),
-    Opt("autofocus-mode", "str", "Control to set the mode of the AF (autofocus) algorithm.(manual, auto, "
-        "continuous)", default="default"),
-    Opt("autofocus-range", "str", "Set the range of focus distances that is scanned.(normal, macro, full)",
-        default="normal"),
-    Opt("autofocus-speed", "str", "Control that determines whether the AF algorithm is to move the lens as "
-        "quickly as possible or more steadily.(normal, fast)", default="normal"),
-    Opt("autofocus-window", "str", "Sets AfMetering to  AfMeteringWindows an set region used, e.g. "
-        "0.25,0.25,0.5,0.5", default="0,0,0,0"),
-    Opt("lens-position", "str", "Set the lens to a particular focus position, expressed as a reciprocal "
-        "distance (0 moves the lens to infinity), or \"default\" for the hyperfocal distance"),
-    Opt("metadata", "str", "Save captured image metadata to a file or \"-\" for stdout"),
-    Opt("metadata-format", "str", "Format to save the metadata in, either txt or json (requires --metadata)",
-        default="json"),
-    Opt("hdr", "str", "Enable High Dynamic Range, where supported. Available values are \"off\", \"auto\", "
-        "\"sensor\" for sensor HDR (e.g. for Camera Module 3), \"single-exp\" for PiSP based single exposure "
-        "multiframe HDR", default="off", implicit="auto"),
+    Opt(
+        "viewfinder-mode",
+        "str",
+        "Camera mode for preview as W:H:bit-depth:packing, where packing is P (packed) or U (unpacked)",
+    ),
+    Opt(
+        "buffer-count",
+        "uint",
+        "Number of in-flight requests (and buffers) configured for video, raw, and still.",
+        default="0",
+    ),
+    Opt(
+        "viewfinder-buffer-count",
+        "uint",
+        "Number of in-flight requests (and buffers) configured for preview window.",
+        default="0",
+    ),
+    _flag(
+        "no-raw",
+        "Disable requesting of a RAW stream. Will override any manual mode reqest the mode "
+        "choice when setting framerate.",
+    ),
+    Opt(
+        "autofocus-mode",
+        "str",
+        "Control to set the mode of the AF (autofocus) algorithm.(manual, auto, continuous)",
+        default="default",
+    ),
+    Opt(
+        "autofocus-range",
+        "str",
+        "Set the range of focus distances that is scanned.(normal, macro, full)",
+        default="normal",
+    ),
+    Opt(
+        "autofocus-speed",
+        "str",
+        "Control that determines whether the AF algorithm is to move the lens as "
+        "quickly as possible or more steadily.(normal, fast)",
+        default="normal",
+    ),
+    Opt(
+        "autofocus-window",
+        "str",
+        "Sets AfMetering to  AfMeteringWindows an set region used, e.g. 0.25,0.25,0.5,0.5",
+        default="0,0,0,0",
+    ),
+    Opt(
+        "lens-position",
+        "str",
+        "Set the lens to a particular focus position, expressed as a reciprocal "
+        'distance (0 moves the lens to infinity), or "default" for the hyperfocal distance',
+    ),
+    Opt("metadata", "str", 'Save captured image metadata to a file or "-" for stdout'),
+    Opt(
+        "metadata-format",
+        "str",
+        "Format to save the metadata in, either txt or json (requires --metadata)",
+        default="json",
+    ),
+    Opt(
+        "hdr",
+        "str",
+        'Enable High Dynamic Range, where supported. Available values are "off", "auto", '
+        '"sensor" for sensor HDR (e.g. for Camera Module 3), "single-exp" for PiSP based single exposure '
+        "multiframe HDR",
+        default="off",
+        implicit="auto",
+    ),
 ]
 
 STILL_OPTS = [
     Opt("quality", "int", "Set the JPEG quality parameter", "q", default="93"),
     Opt("exif", "str", "Add these extra EXIF tags to the output file", "x", multi=True),
-    Opt("timelapse", "time", "Time interval between timelapse captures. If no units are provided default "
-        "to ms.", default="0ms"),
+    Opt(
+        "timelapse",
+        "time",
+        "Time interval between timelapse captures. If no units are provided default to ms.",
+        default="0ms",
+    ),
     Opt("framestart", "uint", "Initial frame counter value for timelapse captures", default="0"),
     _flag("datetime", "Use date format for output file names"),
     _flag("timestamp", "Use system timestamps for output file names"),
@@ -175,8 +245,13 @@ STILL_OPTS = [
     _flag("keypress", "Perform capture when ENTER pressed", "k"),
     _flag("signal", "Perform capture when signal received", "s"),
     Opt("thumb", "str", "Set thumbnail parameters as width:height:quality, or none", default="320:240:70"),
-    Opt("encoding", "str", "Set the desired output encoding, either jpg, png, rgb/rgb24, rgb48, bmp or "
-        "yuv420", "e", default="jpg"),
+    Opt(
+        "encoding",
+        "str",
+        "Set the desired output encoding, either jpg, png, rgb/rgb24, rgb48, bmp or yuv420",
+        "e",
+        default="jpg",
+    ),
     _flag("raw", "Also save raw file in DNG format", "r"),
     Opt("latest", "str", "Create a symbolic link with this name to most recent saved file"),
     _flag("immediate", "Perform first capture immediately, with no preview phase"),
@@ -185,8 +260,13 @@ STILL_OPTS = [
 ]
 
 VID_OPTS = [
-    Opt("bitrate", "str", "Set the video bitrate for encoding. If no units are provided, default to bits/"
-        "second.", "b", default="0bps"),
+    Opt(
+        "bitrate",
+        "str",
+        "Set the video bitrate for encoding. If no units are provided, default to bits/second.",
+        "b",
+        default="0bps",
+    ),
     Opt("profile", "str", "Set the encoding profile"),
     Opt("level", "str", "Set the encoding level"),
     Opt("intra", "uint", "Set the intra frame period", "g", default="0"),
@@ -194,42 +274,94 @@ VID_OPTS = [
     Opt("codec", "str", "Set the codec to use, either h264, libav, mjpeg or yuv420", default="h264"),
     Opt("save-pts", "str", "Save a timestamp file with this name"),
     Opt("quality", "int", "Set the MJPEG quality parameter (mjpeg only)", "q", default="50"),
-    _flag("listen", "Listen for an incoming client network connection before sending data to the client",
-          "l"),
+    _flag("listen", "Listen for an incoming client network connection before sending data to the client", "l"),
     _flag("keypress", "Pause or resume video recording when ENTER pressed", "k"),
     _flag("signal", "Pause or resume video recording when signal received", "s"),
-    Opt("initial", "str", "Use 'pause' to pause the recording at startup, otherwise 'record' (the default)",
-        "i", default="record"),
+    Opt(
+        "initial",
+        "str",
+        "Use 'pause' to pause the recording at startup, otherwise 'record' (the default)",
+        "i",
+        default="record",
+    ),
     _flag("split", "Create a new output file every time recording is paused and then resumed"),
-    Opt("segment", "uint", "Break the recording into files of approximately this many milliseconds",
-        default="0"),
-    Opt("circular", "uint", "Write output to a circular buffer of the given size (in MB) which is saved on "
-        "exit", default="0", implicit="4"),
-    Opt("frames", "uint", "Run for the exact number of frames specified. This will override any timeout "
-        "set.", default="0"),
-    Opt("libav-video-codec", "str", "Sets the libav video codec to use. To list available codecs, run  "
-        "the \"ffmpeg -codecs\" command.", default="h264_v4l2m2m", libav=True),
-    Opt("libav-video-codec-opts", "str", "Sets the libav video codec options to use. These override the "
-        "internal defaults (string of 'key=value' pairs separated by spaces or commas)", libav=True),
-    Opt("libav-format", "str", "Sets the libav encoder output format to use. Leave blank to try and deduce "
-        "this from the filename.\nTo list available formats, run  the \"ffmpeg -formats\" command.",
-        libav=True),
-    Opt("libav-audio", "bool", "Records an audio stream together with the video.", default="0", implicit="1",
-        libav=True),
+    Opt("segment", "uint", "Break the recording into files of approximately this many milliseconds", default="0"),
+    Opt(
+        "circular",
+        "uint",
+        "Write output to a circular buffer of the given size (in MB) which is saved on exit",
+        default="0",
+        implicit="4",
+    ),
+    Opt(
+        "frames",
+        "uint",
+        "Run for the exact number of frames specified. This will override any timeout set.",
+        default="0",
+    ),
+    Opt(
+        "libav-video-codec",
+        "str",
+        'Sets the libav video codec to use. To list available codecs, run  the "ffmpeg -codecs" command.',
+        default="h264_v4l2m2m",
+        libav=True,
+    ),
+    Opt(
+        "libav-video-codec-opts",
+        "str",
+        "Sets the libav video codec options to use. These override the "
+        "internal defaults (string of 'key=value' pairs separated by spaces or commas)",
+        libav=True,
+    ),
+    Opt(
+        "libav-format",
+        "str",
+        "Sets the libav encoder output format to use. Leave blank to try and deduce "
+        'this from the filename.\nTo list available formats, run  the "ffmpeg -formats" command.',
+        libav=True,
+    ),
+    Opt(
+        "libav-audio", "bool", "Records an audio stream together with the video.", default="0", implicit="1", libav=True
+    ),
     _flag("low-latency", "Enables the libav/libx264 low latency presets for video encoding."),
 ]
 
 APP_OPTS = {"still": STILL_OPTS, "vid": VID_OPTS, "hello": []}
-AWB_MODES = ("auto", "normal", "incandescent", "tungsten", "fluorescent", "indoor", "daylight", "cloudy",
-             "custom")
+AWB_MODES = ("auto", "normal", "incandescent", "tungsten", "fluorescent", "indoor", "daylight", "cloudy", "custom")
 HDR_MODES = ("off", "auto", "sensor", "single-exp")
-STILL_ENCODINGS = {"jpg": "jpg", "png": "png", "bmp": "bmp", "rgb": "rgb24", "rgb24": "rgb24",
-                   "rgb48": "rgb48", "yuv420": "yuv420"}
+STILL_ENCODINGS = {
+    "jpg": "jpg",
+    "png": "png",
+    "bmp": "bmp",
+    "rgb": "rgb24",
+    "rgb24": "rgb24",
+    "rgb48": "rgb48",
+    "yuv420": "yuv420",
+}
 # libav muxers we emulate, by --libav-format name or output file extension.
-LIBAV_FORMATS = {"mp4": "mp4", "mov": "mov", "mkv": "matroska", "matroska": "matroska", "avi": "avi",
-                 "ts": "mpegts", "mpegts": "mpegts", "flv": "flv", "h264": "h264", "264": "h264"}
-BOOL_WORDS = {"": True, "1": True, "true": True, "yes": True, "on": True,
-              "0": False, "false": False, "no": False, "off": False}
+LIBAV_FORMATS = {
+    "mp4": "mp4",
+    "mov": "mov",
+    "mkv": "matroska",
+    "matroska": "matroska",
+    "avi": "avi",
+    "ts": "mpegts",
+    "mpegts": "mpegts",
+    "flv": "flv",
+    "h264": "h264",
+    "264": "h264",
+}
+BOOL_WORDS = {
+    "": True,
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
 TIME_UNITS = {"min": 60.0, "s": 1.0, "sec": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 
 
@@ -401,35 +533,80 @@ class Sensor:
 
 
 _IMX219_MODES: tuple[Mode, ...] = (
-    (640, 480, 206.65, (1000, 752, 1280, 960)), (1640, 1232, 41.85, (0, 0, 3280, 2464)),
-    (1920, 1080, 47.57, (680, 692, 1920, 1080)), (3280, 2464, 21.19, (0, 0, 3280, 2464)))
+    (640, 480, 206.65, (1000, 752, 1280, 960)),
+    (1640, 1232, 41.85, (0, 0, 3280, 2464)),
+    (1920, 1080, 47.57, (680, 692, 1920, 1080)),
+    (3280, 2464, 21.19, (0, 0, 3280, 2464)),
+)
 
 SENSORS = {
-    "imx708": Sensor("imx708", (4608, 2592), 10, "RGGB", "1a", (
-        ("SRGGB10_CSI2P", ((1536, 864, 120.13, (768, 432, 3072, 1728)),
-                           (2304, 1296, 56.03, (0, 0, 4608, 2592)),
-                           (4608, 2592, 14.35, (0, 0, 4608, 2592)))),)),
-    "imx477": Sensor("imx477", (4056, 3040), 12, "RGGB", "1a", (
-        ("SRGGB10_CSI2P", ((1332, 990, 120.05, (696, 528, 2664, 1980)),)),
-        ("SRGGB12_CSI2P", ((2028, 1080, 50.03, (0, 440, 4056, 2160)),
-                           (2028, 1520, 40.01, (0, 0, 4056, 3040)),
-                           (4056, 3040, 10.00, (0, 0, 4056, 3040)))))),
-    "imx219": Sensor("imx219", (3280, 2464), 10, "RGGB", "10", (
-        ("SRGGB10_CSI2P", _IMX219_MODES), ("SRGGB8", _IMX219_MODES))),
-    "ov5647": Sensor("ov5647", (2592, 1944), 10, "GBRG", "36", (
-        ("SGBRG10_CSI2P", ((640, 480, 58.92, (16, 0, 2560, 1920)),
-                           (1296, 972, 43.25, (0, 0, 2592, 1944)),
-                           (1920, 1080, 30.62, (348, 434, 1928, 1080)),
-                           (2592, 1944, 15.63, (0, 0, 2592, 1944)))),)),
-    "imx296": Sensor("imx296", (1456, 1088), 10, "RGGB", "1a", (
-        ("SRGGB10_CSI2P", ((1456, 1088, 60.38, (0, 0, 1456, 1088)),)),)),
+    "imx708": Sensor(
+        "imx708",
+        (4608, 2592),
+        10,
+        "RGGB",
+        "1a",
+        (
+            (
+                "SRGGB10_CSI2P",
+                (
+                    (1536, 864, 120.13, (768, 432, 3072, 1728)),
+                    (2304, 1296, 56.03, (0, 0, 4608, 2592)),
+                    (4608, 2592, 14.35, (0, 0, 4608, 2592)),
+                ),
+            ),
+        ),
+    ),
+    "imx477": Sensor(
+        "imx477",
+        (4056, 3040),
+        12,
+        "RGGB",
+        "1a",
+        (
+            ("SRGGB10_CSI2P", ((1332, 990, 120.05, (696, 528, 2664, 1980)),)),
+            (
+                "SRGGB12_CSI2P",
+                (
+                    (2028, 1080, 50.03, (0, 440, 4056, 2160)),
+                    (2028, 1520, 40.01, (0, 0, 4056, 3040)),
+                    (4056, 3040, 10.00, (0, 0, 4056, 3040)),
+                ),
+            ),
+        ),
+    ),
+    "imx219": Sensor(
+        "imx219", (3280, 2464), 10, "RGGB", "10", (("SRGGB10_CSI2P", _IMX219_MODES), ("SRGGB8", _IMX219_MODES))
+    ),
+    "ov5647": Sensor(
+        "ov5647",
+        (2592, 1944),
+        10,
+        "GBRG",
+        "36",
+        (
+            (
+                "SGBRG10_CSI2P",
+                (
+                    (640, 480, 58.92, (16, 0, 2560, 1920)),
+                    (1296, 972, 43.25, (0, 0, 2592, 1944)),
+                    (1920, 1080, 30.62, (348, 434, 1928, 1080)),
+                    (2592, 1944, 15.63, (0, 0, 2592, 1944)),
+                ),
+            ),
+        ),
+    ),
+    "imx296": Sensor(
+        "imx296", (1456, 1088), 10, "RGGB", "1a", (("SRGGB10_CSI2P", ((1456, 1088, 60.38, (0, 0, 1456, 1088)),)),)
+    ),
 }
 
 
 def sensor_for(model: str) -> Sensor:
     # Unknown models still work: a plain 1080p sensor with that name.
-    return SENSORS.get(model) or Sensor(model, (1920, 1080), 10, "RGGB", "1a", (
-        ("SRGGB10_CSI2P", ((1920, 1080, 30.0, (0, 0, 1920, 1080)),)),))
+    return SENSORS.get(model) or Sensor(
+        model, (1920, 1080), 10, "RGGB", "1a", (("SRGGB10_CSI2P", ((1920, 1080, 30.0, (0, 0, 1920, 1080)),)),)
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -560,8 +737,9 @@ class SensorSession:
 
     def _record(self, event: str) -> None:
         line = f"{event} {self.prog} {self.camera.index} {os.getpid()} {time.time():.6f}\n"
-        fd = os.open(os.path.join(state_dir(), "runs.log"),
-                     os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        fd = os.open(
+            os.path.join(state_dir(), "runs.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666
+        )
         try:
             os.write(fd, line.encode())  # one O_APPEND write: lines from parallel runs never interleave
         finally:
@@ -601,8 +779,13 @@ def _child_setup_factory() -> Callable[[], None]:
 
 def run_ffmpeg(args: list[str], stdout: IO[bytes] | int | None = None) -> bytes:
     cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args]
-    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE if stdout is None else stdout,
-                          stderr=subprocess.PIPE, preexec_fn=_child_setup_factory())
+    proc = subprocess.run(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE if stdout is None else stdout,
+        stderr=subprocess.PIPE,
+        preexec_fn=_child_setup_factory(),
+    )
     if proc.returncode != 0:
         detail = proc.stderr.decode(errors="replace").strip().splitlines()
         raise AppError(f"rpicam stand-in: ffmpeg failed: {detail[-1] if detail else proc.returncode}")
@@ -758,17 +941,22 @@ def startup_logs(ctx: Context, size: tuple[int, int]) -> None:
     if not ctx.opts.nopreview:
         log.app("Preview window unavailable")
     w, h = size
-    mode = min((m for _, modes in cam.sensor.modes for m in modes),
-               key=lambda m: (m[0] < w or m[1] < h, m[0] * m[1]))
+    mode = min((m for _, modes in cam.sensor.modes for m in modes), key=lambda m: (m[0] < w or m[1] < h, m[0] * m[1]))
     log.app(f"Mode selection for {w}:{h}:12:P")
     log.libcamera("Camera", "camera.cpp:1215", f"configuring streams: (0) {w}x{h}-YUV420")
     bayer = f"{mode[0]}x{mode[1]}-S{cam.sensor.cfa}{cam.sensor.bits}_1X{cam.sensor.bits}"
     if ctx.platform == "pi5":
-        log.libcamera("RPI", "pisp.cpp:1484", f"Sensor: {cam.id} - Selected sensor format: {bayer} - "
-                      f"Selected CFE format: {mode[0]}x{mode[1]}-PC1B")
+        log.libcamera(
+            "RPI",
+            "pisp.cpp:1484",
+            f"Sensor: {cam.id} - Selected sensor format: {bayer} - Selected CFE format: {mode[0]}x{mode[1]}-PC1B",
+        )
     else:
-        log.libcamera("RPI", "vc4.cpp:622", f"Sensor: {cam.id} - Selected sensor format: {bayer} - "
-                      f"Selected unicam format: {mode[0]}x{mode[1]}-pBAA")
+        log.libcamera(
+            "RPI",
+            "vc4.cpp:622",
+            f"Sensor: {cam.id} - Selected sensor format: {bayer} - Selected unicam format: {mode[0]}x{mode[1]}-pBAA",
+        )
 
 
 def run_hello(ctx: Context) -> int:
@@ -882,8 +1070,11 @@ def save_still(ctx: Context, name: str, encoding: str, width: int, height: int) 
     if o.raw:  # a TIFF stands in for the DNG
         dng = os.path.splitext(name)[0] + ".dng"
         with open(dng, "wb") as f:
-            f.write(run_ffmpeg(test_source(width, height, 1) + ["-frames:v", "1", "-c:v", "tiff",
-                                                                  "-f", "image2pipe", "pipe:1"]))
+            f.write(
+                run_ffmpeg(
+                    test_source(width, height, 1) + ["-frames:v", "1", "-c:v", "tiff", "-f", "image2pipe", "pipe:1"]
+                )
+            )
     if o.latest:
         link = str(o.latest)
         if os.path.lexists(link):
@@ -942,8 +1133,18 @@ def video_codec_args(ctx: Context, plan: VideoPlan, fps: float) -> list[str]:
     profile = str(o.profile or "").lower()
     bframes = 0 if profile == "baseline" else plan.bframes
     # The GOP follows the framerate unless --intra says otherwise, as with libx264 on the Pi.
-    args = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-bf", str(bframes),
-            "-g", str(int(o.intra) or max(1, round(fps)))]
+    args = [
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-bf",
+        str(bframes),
+        "-g",
+        str(int(o.intra) or max(1, round(fps))),
+    ]
     if profile in ("baseline", "main", "high"):
         args += ["-profile:v", profile]
     if plan.muxer == "h264":
@@ -989,8 +1190,12 @@ def run_vid(ctx: Context) -> int:
         events.watch_stdin()
 
     frames_wanted = int(o.frames)
-    recorded = record(events, ctx.timeout if not frames_wanted else 0.0,
-                      frames_wanted / fps if frames_wanted else None, paused=str(o.initial) == "pause")
+    recorded = record(
+        events,
+        ctx.timeout if not frames_wanted else 0.0,
+        frames_wanted / fps if frames_wanted else None,
+        paused=str(o.initial) == "pause",
+    )
     frames = round(recorded * fps)
     if recorded > 0:
         frames = max(1, frames)
@@ -1037,8 +1242,9 @@ def record(events: Events, timeout: float, length: float | None, paused: bool) -
             paused = not paused
 
 
-def render_video(ctx: Context, plan: VideoPlan, out: IO[bytes], width: int, height: int, fps: float,
-                 frames: int) -> None:
+def render_video(
+    ctx: Context, plan: VideoPlan, out: IO[bytes], width: int, height: int, fps: float, frames: int
+) -> None:
     args = test_source(width, height, fps) + ["-frames:v", str(frames)] + video_codec_args(ctx, plan, fps)
     if plan.muxer in ("h264", "mjpeg", "rawvideo") or plan.path == "-":
         if plan.path == "-" and plan.muxer in ("mp4", "mov"):
@@ -1062,8 +1268,9 @@ def detect_app(argv0: str) -> tuple[str, str]:
         if match:
             prefix = match.group(1) or "rpicam"
             return match.group(2), f"{prefix}-{match.group(2)}"
-    sys.stderr.write(f"rpicam stand-in: cannot tell the app from {argv0!r}; set STANDIN_APP=rpicam-still|"
-                     "rpicam-vid|rpicam-hello\n")
+    sys.stderr.write(
+        f"rpicam stand-in: cannot tell the app from {argv0!r}; set STANDIN_APP=rpicam-still|rpicam-vid|rpicam-hello\n"
+    )
     sys.exit(2)
 
 
@@ -1080,9 +1287,11 @@ def run(app: str, prog: str, args: list[str]) -> int:
         sys.stdout.write(help_text(table) if libav else help_text(table).replace(" libav,", ""))
         return 0
     if opts.version:
-        sys.stdout.write(f"rpicam-apps build: {RPICAM_VERSION} standin\n"
-                         f"rpicam-apps capabilites: egl:0 qt:0 drm:0 libav:{int(libav)}\n"
-                         f"libcamera build: {LIBCAMERA_VERSION} standin\n")
+        sys.stdout.write(
+            f"rpicam-apps build: {RPICAM_VERSION} standin\n"
+            f"rpicam-apps capabilites: egl:0 qt:0 drm:0 libav:{int(libav)}\n"
+            f"libcamera build: {LIBCAMERA_VERSION} standin\n"
+        )
         return 0
     timeout = parse_time(str(opts.timeout), "ms")
     cams = cameras()
@@ -1094,8 +1303,7 @@ def run(app: str, prog: str, args: list[str]) -> int:
     pipeline = "rpi/pisp" if platform() == "pi5" else "rpi/vc4"
     log.libcamera("Camera", "camera_manager.cpp:340", f"libcamera {LIBCAMERA_VERSION}+rpt20260101")
     for cam in cams:
-        log.libcamera("Camera", "camera_manager.cpp:223", f"Adding camera '{cam.id}' for pipeline handler "
-                      f"{pipeline}")
+        log.libcamera("Camera", "camera_manager.cpp:223", f"Adding camera '{cam.id}' for pipeline handler {pipeline}")
     check_semantics(app, opts, libav)
     if not cams:
         raise AppError("no cameras available")

@@ -25,23 +25,33 @@ class Standins:
         self.state = tmp_path / "state"
         self.cwd = tmp_path
         # Start from a clean slate: knobs from the calling environment must not leak in.
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith("STANDIN_") or k == "STANDIN_FFMPEG"}
-        self.env.update(PATH=f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}",
-                        STANDIN_STATE_DIR=str(self.state), STANDIN_STARTUP_SEC=str(STARTUP))
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("STANDIN_") or k == "STANDIN_FFMPEG"}
+        self.env.update(
+            PATH=f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}",
+            STANDIN_STATE_DIR=str(self.state),
+            STANDIN_STARTUP_SEC=str(STARTUP),
+        )
 
     def _env(self, extra: dict[str, str] | None) -> dict[str, str]:
         return {**self.env, **(extra or {})}
 
-    def run(self, *args: str, env: dict[str, str] | None = None,
-            timeout: float = 20) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(args, env=self._env(env), cwd=self.cwd, capture_output=True, text=True,
-                              timeout=timeout)
+    def run(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 20
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(args, env=self._env(env), cwd=self.cwd, capture_output=True, text=True, timeout=timeout)
 
-    def start(self, *args: str, env: dict[str, str] | None = None,
-              start_new_session: bool = False) -> subprocess.Popen[str]:
-        return subprocess.Popen(args, env=self._env(env), cwd=self.cwd, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=start_new_session)
+    def start(
+        self, *args: str, env: dict[str, str] | None = None, start_new_session: bool = False
+    ) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            args,
+            env=self._env(env),
+            cwd=self.cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=start_new_session,
+        )
 
     def runs(self) -> list[list[str]]:
         log = self.state / "runs.log"
@@ -83,8 +93,9 @@ def test_list_cameras_layout(standins: Standins) -> None:
         "                             4608x2592 [14.35 fps - (0, 0)/4608x2592 crop]\n"
         "\n"
     )
-    two = standins.run("rpicam-still", "--list-cameras", env={"STANDIN_CAMERAS": "imx477,imx219",
-                                                             "STANDIN_PLATFORM": "pi4"})
+    two = standins.run(
+        "rpicam-still", "--list-cameras", env={"STANDIN_CAMERAS": "imx477,imx219", "STANDIN_PLATFORM": "pi4"}
+    )
     assert "0 : imx477 [4056x3040 12-bit RGGB] (/base/soc/i2c0mux/i2c@1/imx477@1a)\n" in two.stdout
     assert "\n           'SRGGB12_CSI2P' : 2028x1080 [50.03 fps" in two.stdout
     assert "\n\n1 : imx219 [3280x2464 10-bit RGGB] (/base/soc/i2c0mux/i2c@0/imx219@10)\n" in two.stdout
@@ -93,18 +104,23 @@ def test_list_cameras_layout(standins: Standins) -> None:
         assert (none.returncode, none.stdout, none.stderr) == (0, "No cameras available!\n", "")
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("rpicam-hello", "--immediate"), "unrecognised option '--immediate'"),
-    (("rpicam-vid", "-e", "png"), "unrecognised option '-e'"),
-    (("rpicam-still", "--width", "abc"), "the argument ('abc') for option '--width' is invalid"),
-    (("rpicam-still", "-n", "-o"), "the required argument for option '--output' is missing"),
-    (("rpicam-vid", "-t", "5x"), "Invalid time string provided"),
-    (("rpicam-vid", "--codec", "h265"), "unrecognised codec h265"),
-    (("rpicam-still", "-e", "gif"), "invalid encoding format gif"),
-    (("rpicam-still", "--awb", "foo"), "Invalid AWB mode: foo"),
-    (("rpicam-vid", "--codec", "libav", "-o", "noext"),
-     "libav: please specify output format with the --libav-format argument"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("rpicam-hello", "--immediate"), "unrecognised option '--immediate'"),
+        (("rpicam-vid", "-e", "png"), "unrecognised option '-e'"),
+        (("rpicam-still", "--width", "abc"), "the argument ('abc') for option '--width' is invalid"),
+        (("rpicam-still", "-n", "-o"), "the required argument for option '--output' is missing"),
+        (("rpicam-vid", "-t", "5x"), "Invalid time string provided"),
+        (("rpicam-vid", "--codec", "h265"), "unrecognised codec h265"),
+        (("rpicam-still", "-e", "gif"), "invalid encoding format gif"),
+        (("rpicam-still", "--awb", "foo"), "Invalid AWB mode: foo"),
+        (
+            ("rpicam-vid", "--codec", "libav", "-o", "noext"),
+            "libav: please specify output format with the --libav-format argument",
+        ),
+    ],
+)
 def test_errors_exit_255(standins: Standins, args: tuple[str, ...], message: str) -> None:
     res = standins.run(*args)
     assert res.returncode == 255
@@ -128,19 +144,20 @@ def test_help_version_and_libav_capability(standins: Standins) -> None:
     res = standins.run("rpicam-vid", "--help", env=old)
     assert res.returncode == 0 and "libav" not in res.stdout.replace("libav/libx264", "")
     assert standins.run("rpicam-vid", "--codec", "libav", env=old).stderr.endswith(
-        "ERROR: *** unrecognised codec libav ***\n")
+        "ERROR: *** unrecognised codec libav ***\n"
+    )
     assert standins.run("rpicam-vid", "--libav-format", "mp4", env=old).returncode == 255
 
 
 def test_still_writes_image_relative_to_cwd(standins: Standins) -> None:
-    res = standins.run("rpicam-still", "-v", "0", "-n", "-t", "100", "--width", "320", "--height=240",
-                       "-o", "shot%02d.jpg")
+    res = standins.run(
+        "rpicam-still", "-v", "0", "-n", "-t", "100", "--width", "320", "--height=240", "-o", "shot%02d.jpg"
+    )
     assert (res.returncode, res.stderr) == (0, "")  # -v 0: silent
     with av.open(str(standins.cwd / "shot00.jpg")) as c:
         ctx = c.streams.video[0].codec_context
         assert (ctx.name, ctx.width, ctx.height) == ("mjpeg", 320, 240)
-    res = standins.run("rpicam-still", "--immediate", "-e", "png", "--width", "64", "--height", "48",
-                       "-o", "p.png")
+    res = standins.run("rpicam-still", "--immediate", "-e", "png", "--width", "64", "--height", "48", "-o", "p.png")
     assert res.returncode == 0 and "Still capture image received" in res.stderr
     assert (standins.cwd / "p.png").read_bytes().startswith(b"\x89PNG")
     start, end = standins.runs()[-2:]
@@ -151,13 +168,11 @@ def test_still_writes_image_relative_to_cwd(standins: Standins) -> None:
 def test_still_unwritable_output(standins: Standins) -> None:
     res = standins.run("rpicam-still", "--immediate", "--width", "64", "--height", "48", "-o", "no/dir/x.jpg")
     assert res.returncode == 255
-    assert res.stderr.endswith(
-        "Still capture image received\nERROR: *** failed to open file no/dir/x.jpg ***\n")
+    assert res.stderr.endswith("Still capture image received\nERROR: *** failed to open file no/dir/x.jpg ***\n")
 
 
 def test_still_signal_mode(standins: Standins) -> None:
-    proc = standins.start("rpicam-still", "-n", "-t", "0", "-s", "--width", "64", "--height", "48",
-                          "-o", "sig%03d.jpg")
+    proc = standins.start("rpicam-still", "-n", "-t", "0", "-s", "--width", "64", "--height", "48", "-o", "sig%03d.jpg")
     standins.wait_started(proc)
     proc.send_signal(signal.SIGUSR1)
     deadline = time.monotonic() + 10
@@ -207,8 +222,7 @@ def test_vid_pi4_writes_raw_h264_whatever_the_extension(standins: Standins, tmp_
 
 
 def test_vid_sigint_gives_complete_mp4(standins: Standins, tmp_path: Path) -> None:
-    proc = standins.start("rpicam-vid", "-n", "-t", "0", "--codec", "libav", "--framerate", "15",
-                          "-o", "x.mp4")
+    proc = standins.start("rpicam-vid", "-n", "-t", "0", "--codec", "libav", "--framerate", "15", "-o", "x.mp4")
     recording_since = standins.wait_started(proc)
     time.sleep(0.8)
     proc.send_signal(signal.SIGINT)
@@ -226,13 +240,15 @@ def test_vid_sigterm_leaves_empty_file(standins: Standins, tmp_path: Path) -> No
     assert (tmp_path / "x.h264").stat().st_size == 0
 
 
-@pytest.mark.parametrize(("platform", "what"), [
-    ("pi5", "libav: unable to open output mux for no/dir/x.h264: No such file or directory"),
-    ("pi4", "failed to open output file no/dir/x.h264"),
-])
+@pytest.mark.parametrize(
+    ("platform", "what"),
+    [
+        ("pi5", "libav: unable to open output mux for no/dir/x.h264: No such file or directory"),
+        ("pi4", "failed to open output file no/dir/x.h264"),
+    ],
+)
 def test_vid_unwritable_output_aborts(standins: Standins, platform: str, what: str) -> None:
-    res = standins.run("rpicam-vid", "-n", "-t", "100", "-o", "no/dir/x.h264",
-                       env={"STANDIN_PLATFORM": platform})
+    res = standins.run("rpicam-vid", "-n", "-t", "100", "-o", "no/dir/x.h264", env={"STANDIN_PLATFORM": platform})
     assert res.returncode == -signal.SIGABRT
     terminate = "terminate called after throwing an instance of 'std::runtime_error'"
     assert f"{terminate}\n  what():  {what}\n" in res.stderr
