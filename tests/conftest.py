@@ -122,6 +122,12 @@ def processes_matching(text: str) -> list[str]:
     return found
 
 
+def capture_processes(standin_state: Path) -> list[str]:
+    """Live stand-in capture processes (rpicam-still/-vid; detection's rpicam-hello is not a capture)."""
+    bin_dir = standin_state.parent / "bin"
+    return [cmd for app in ("still", "vid") for cmd in processes_matching(f"{bin_dir}/rpicam-{app}")]
+
+
 def python_subprocess(code: str, *args: str, **kwargs) -> subprocess.Popen:
     """Run `code` in a fresh interpreter that can import the project."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "camsite.test_settings"}

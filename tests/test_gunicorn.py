@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import probe, processes_matching
+from tests.conftest import capture_processes, probe
 from tests.servers import GunicornServer
 
 pytestmark = pytest.mark.slow
@@ -95,7 +95,7 @@ def test_killing_the_worker_mid_capture_frees_the_camera_at_once(server, standin
 
     # The camera process died with its worker (it had 20 s to go), so the camera is free straight away.
     time.sleep(0.5)
-    assert processes_matching(str(standins.parent / "bin")) == []
+    assert capture_processes(standins) == []
     retry = server.post("/api/camera/capture", {"format": "jpg", "durationSec": 0.5, "width": 320, "height": 240})
     assert retry.status_code == 200, retry.text
 

@@ -10,7 +10,7 @@ from django.conf import settings
 from capture.backends.rpicam import parse_list_cameras
 from capture.camera_lock import CameraLock
 from capture.models import Capture
-from tests.conftest import probe, processes_matching, wait_for_detection
+from tests.conftest import capture_processes, probe, wait_for_detection
 from tests.standins import install_standins
 
 URL = "/api/camera/capture"
@@ -137,7 +137,7 @@ def test_a_hung_camera_is_a_504_and_leaves_nothing_behind(post_json, standins, m
     # Budget: duration + margin, then SIGINT/SIGTERM grace before SIGKILL.
     assert elapsed < 0.5 + 0.5 + 3 * 0.3 + 1
     wait_for_detection()  # a failed capture triggers a re-detection; let it finish
-    assert processes_matching(str(standins.parent / "bin")) == []
+    assert capture_processes(standins) == []
     assert CameraLock(settings.CAMERA_LOCK_PATH).peek() is None
     assert Capture.objects.get().status == "timeout"
     assert list(settings.MEDIA_ROOT.iterdir()) == []
@@ -148,7 +148,7 @@ def test_a_camera_that_forks_leaves_no_process_behind(post_json, standins, monke
     response = capture(post_json, format="jpg", durationSec=0.2)
     assert response.status_code == 200
     time.sleep(0.2)
-    assert processes_matching(str(standins.parent / "bin")) == []
+    assert capture_processes(standins) == []
 
 
 def test_status_detects_cameras_in_the_background(api, standins):
