@@ -8,6 +8,8 @@ the Capture row, and releases the lock, on every path.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import signal
 import time
 from collections.abc import Sequence
@@ -29,6 +31,7 @@ from capture.models import Capture
 log = logging.getLogger(__name__)
 
 PARTIAL_PREFIX = ".partial-"  # hidden names: /uploads never serves them
+LOW_DISK_BYTES = 1024 * 1024  # below this, a failed capture is blamed on the full disk
 
 
 class CaptureService:
@@ -39,6 +42,7 @@ class CaptureService:
         """Take one capture; raise CameraBusy (409), CaptureTimeout (504) or CaptureFailed (500)."""
         requested_at = timezone.now()
         started = time.monotonic()
+        _check_upload_dir()
         lock = CameraLock(settings.CAMERA_LOCK_PATH, request.camera)
         with lock.acquire(ttl_sec=self.time_budget(request)) as lease:
             _recover_interrupted(request.camera)
@@ -66,6 +70,9 @@ class CaptureService:
                 raise CaptureTimeout(row.error, capture=row) from exc
             except CommandFailed as exc:
                 row.status, row.error = Capture.Status.FAILED, f"Capture failed: {exc}"
+                if _upload_dir_full():
+                    # The app's own message ("failed to open file", an ffmpeg write error) hides the cause.
+                    row.error = f"Upload directory {settings.MEDIA_ROOT} is full (no space left on device). {row.error}"
                 raise CaptureFailed(row.error, capture=row) from exc
             except CaptureError as exc:
                 row.status, row.error = Capture.Status.FAILED, str(exc.detail)
@@ -215,6 +222,22 @@ class _Session:
     def remove_partials(self) -> None:
         for path in self._partials:
             path.unlink(missing_ok=True)
+
+
+def _check_upload_dir() -> None:
+    """Refuse before touching the camera when the files would have nowhere to go."""
+    root = settings.MEDIA_ROOT
+    if not root.is_dir():
+        raise CaptureFailed(f"Upload directory {root} does not exist (was it deleted or unmounted?)")
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise CaptureFailed(f"Upload directory {root} is not writable by this server")
+
+
+def _upload_dir_full() -> bool:
+    try:
+        return shutil.disk_usage(settings.MEDIA_ROOT).free < LOW_DISK_BYTES
+    except OSError:
+        return False
 
 
 def _recover_interrupted(camera: int) -> None:
