@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from capture.backends import CameraBackend, CaptureRequest, get_backend
+from capture.backends import CameraBackend, CaptureRequest, Detection, get_backend
 from capture.camera_lock import CameraLease, CameraLock
 from capture.errors import AnalyzeFailed, CaptureError, CaptureFailed, CaptureTimeout
 from capture.filenames import default_filename, publish
@@ -142,11 +142,11 @@ class CaptureService:
         return row.analyze_job_id
 
 
-def camera_status(camera: int = 0) -> dict:
+def camera_status(camera: int = 0, detection: Detection | None = None) -> dict:
     """The status endpoint's answer. Reads cached detection, the lock record and the database only:
-    it never runs a subprocess and never takes the lock."""
+    it never runs a subprocess and never takes the lock. `manage.py camera_status` passes a fresh detection."""
     backend = get_backend()
-    detection = backend.detection()
+    detection = detection or backend.detection()
     holder = CameraLock(settings.CAMERA_LOCK_PATH, camera).peek()
     last_capture_at = (
         Capture.objects.filter(status=Capture.Status.OK).order_by("-finished_at")
