@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "rest_framework",
     "drf_spectacular",
+    "huey.contrib.djhuey",  # the analysis worker: `manage.py run_huey`
     "capture",
 ]
 
@@ -158,6 +159,37 @@ FFMPEG_BINARY = env_str("FFMPEG_BINARY")
 ANALYZE_TIMEOUT_SEC = env_float("ANALYZE_TIMEOUT_SEC", 10, minimum=0.1)
 # Largest JSON body accepted by the API (bytes).
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
+
+# --- Built-in analyzer: POST /api/analyze queues a job, `manage.py run_huey` runs it ----------------------
+# Attempts per job (a transient failure, or a worker that died running it), retried after
+# ANALYSIS_RETRY_DELAY_SEC, doubling each time. A job `running` for longer than ANALYSIS_STALE_SEC is taken
+# to be lost with its worker (on another machine, where its process can't be checked) and queued again.
+ANALYSIS_MAX_ATTEMPTS = env_int("ANALYSIS_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
+ANALYSIS_RETRY_DELAY_SEC = env_float("ANALYSIS_RETRY_DELAY_SEC", 5, minimum=0, maximum=3600)
+ANALYSIS_STALE_SEC = env_float("ANALYSIS_STALE_SEC", 900, minimum=10)
+# The queue: SQLite beside the database (no extra server), or Redis once several machines share the work.
+HUEY_BACKEND = env_choice("HUEY_BACKEND", "sqlite", ("sqlite", "redis"))
+HUEY_SQLITE_PATH = Path(env_str("HUEY_SQLITE_PATH", str(DATABASES["default"]["NAME"].with_name("huey.sqlite3"))))
+HUEY_REDIS_URL = env_str("HUEY_REDIS_URL", "redis://127.0.0.1:6379/0")
+HUEY_WORKERS = env_int("HUEY_WORKERS", 1, minimum=1, maximum=16)
+HUEY = {
+    "name": "camsite",
+    "immediate": False,  # djhuey would follow DEBUG: jobs always go through the worker
+    "results": False,  # results live on AnalysisJob rows, not in huey's result store
+    "consumer": {
+        "workers": HUEY_WORKERS,
+        "worker_type": "thread",
+        "max_delay": 1.0,  # poll an idle queue every second at most: a job starts within a second
+        # systemd and `make run` stop with SIGTERM: let a running analysis finish (they take seconds);
+        # one still running after the timeout is picked up again at the next start.
+        "graceful_signal": "TERM",
+        "shutdown_timeout": 20,
+    },
+}
+if HUEY_BACKEND == "sqlite":
+    HUEY.update(huey_class="huey.SqliteHuey", filename=str(HUEY_SQLITE_PATH))
+else:
+    HUEY.update(huey_class="huey.RedisHuey", url=HUEY_REDIS_URL)
 
 # --- REST framework ---------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Capture(models.Model):
@@ -72,3 +74,41 @@ class Capture(models.Model):
     @property
     def url(self) -> str | None:
         return f"{settings.MEDIA_URL}{self.filename}" if self.filename else None
+
+
+class AnalysisJob(models.Model):
+    """One analysis of one finished upload (POST /api/analyze). The state lives here, not in the task queue:
+    the queue only says "look at job N", so a worker that dies mid-job loses nothing (see capture.jobs)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    job_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, verbose_name="job id")
+    # The capture whose file this is; null for a file that reached /uploads some other way.
+    capture = models.ForeignKey(
+        Capture, null=True, blank=True, on_delete=models.CASCADE, related_name="analysis_jobs"
+    )
+    filename = models.CharField(max_length=255, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Attempts started so far, counting one whose worker died; a job that keeps killing workers still ends.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # Who runs it now ("host:pid:token"): recovery tells a dead worker's job from a live one's by this.
+    worker = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    result = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"analysis of {self.filename} ({self.status})"
+
+    @property
+    def path(self) -> Path:
+        return settings.MEDIA_ROOT / self.filename
