@@ -88,9 +88,7 @@ class AnalysisJob(models.Model):
 
     job_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, verbose_name="job id")
     # The capture whose file this is; null for a file that reached /uploads some other way.
-    capture = models.ForeignKey(
-        Capture, null=True, blank=True, on_delete=models.CASCADE, related_name="analysis_jobs"
-    )
+    capture = models.ForeignKey(Capture, null=True, blank=True, on_delete=models.CASCADE, related_name="analysis_jobs")
     filename = models.CharField(max_length=255, db_index=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
