@@ -14,3 +14,9 @@ class CapturePagination(PageNumberPagination):
         response = super().get_paginated_response(data)
         response.data = {"ok": True, **response.data}
         return response
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        paginated = super().get_paginated_response_schema(schema)
+        paginated["properties"] = {"ok": {"type": "boolean", "example": True}, **paginated["properties"]}
+        paginated["required"] = ["ok", *paginated.get("required", [])]
+        return paginated

@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from rest_framework import serializers
 
 from capture.backends import CaptureRequest
@@ -33,6 +34,21 @@ class CaptureParamsSerializer(serializers.Serializer):
     fps = serializers.IntegerField(required=False)
     durationSec = StrictFloatField(required=False)  # noqa: N815 - the API's field name
 
+    def get_fields(self):
+        # The bounds are settings, so they're read per instance; declaring them on the fields puts them
+        # in the OpenAPI schema too. 0 s would mean "forever" to the camera apps, hence the 0.1 s floor.
+        fields = super().get_fields()
+        for name, low, high in (
+            ("width", 16, settings.CAPTURE_MAX_WIDTH),
+            ("height", 16, settings.CAPTURE_MAX_HEIGHT),
+            ("fps", 1, settings.CAPTURE_MAX_FPS),
+            ("durationSec", 0.1, settings.CAPTURE_MAX_DURATION_SEC),
+        ):
+            field = fields[name]
+            field.min_value, field.max_value = low, high
+            field.validators += [MinValueValidator(low), MaxValueValidator(high)]
+        return fields
+
     def to_internal_value(self, data):
         if isinstance(data, dict) and isinstance(data.get("format"), str):
             data = {**data, "format": data["format"].strip().lower()}
@@ -46,17 +62,10 @@ class CaptureParamsSerializer(serializers.Serializer):
         return fmt.strip().lower() if isinstance(fmt, str) else ""
 
     def validate_width(self, value: int) -> int:
-        return _even_for_video(_in_range(value, 16, settings.CAPTURE_MAX_WIDTH), self._format())
+        return _even_for_video(value, self._format())
 
     def validate_height(self, value: int) -> int:
-        return _even_for_video(_in_range(value, 16, settings.CAPTURE_MAX_HEIGHT), self._format())
-
-    def validate_fps(self, value: int) -> int:
-        return _in_range(value, 1, settings.CAPTURE_MAX_FPS)
-
-    def validate_durationSec(self, value: float) -> float:  # noqa: N802
-        # 0 would mean "forever" to the camera apps, so the floor is a tenth of a second.
-        return _in_range(value, 0.1, settings.CAPTURE_MAX_DURATION_SEC)
+        return _even_for_video(value, self._format())
 
     def validate_filename(self, value: str) -> str:
         if not value:
@@ -90,12 +99,6 @@ class CaptureParamsSerializer(serializers.Serializer):
         )
 
 
-def _in_range(value, low, high):
-    if value < low or value > high:
-        raise serializers.ValidationError(f"must be between {low:g} and {high:g}")
-    return value
-
-
 def _even_for_video(value: int, fmt: str) -> int:
     # H.264 encodes 4:2:0 chroma, which needs even dimensions.
     if fmt in ("h264", "mp4") and value % 2:
@@ -106,17 +109,17 @@ def _even_for_video(value: int, fmt: str) -> int:
 class CaptureSerializer(serializers.ModelSerializer):
     """A Capture row as the history API shows it (camelCase, like the rest of the API)."""
 
-    url = serializers.CharField(read_only=True)
+    url = serializers.CharField(read_only=True, allow_null=True)
     durationSec = serializers.FloatField(source="duration_sec")  # noqa: N815
     requestedFilename = serializers.CharField(source="requested_filename")  # noqa: N815
     cameraIndex = serializers.IntegerField(source="camera_index")  # noqa: N815
-    sizeBytes = serializers.IntegerField(source="size_bytes")  # noqa: N815
+    sizeBytes = serializers.IntegerField(source="size_bytes", allow_null=True)  # noqa: N815
     requestedAt = serializers.DateTimeField(source="requested_at")  # noqa: N815
-    startedAt = serializers.DateTimeField(source="started_at")  # noqa: N815
-    finishedAt = serializers.DateTimeField(source="finished_at")  # noqa: N815
-    cameraMs = serializers.IntegerField(source="camera_ms")  # noqa: N815
-    remuxMs = serializers.IntegerField(source="remux_ms")  # noqa: N815
-    totalMs = serializers.IntegerField(source="total_ms")  # noqa: N815
+    startedAt = serializers.DateTimeField(source="started_at", allow_null=True)  # noqa: N815
+    finishedAt = serializers.DateTimeField(source="finished_at", allow_null=True)  # noqa: N815
+    cameraMs = serializers.IntegerField(source="camera_ms", allow_null=True)  # noqa: N815
+    remuxMs = serializers.IntegerField(source="remux_ms", allow_null=True)  # noqa: N815
+    totalMs = serializers.IntegerField(source="total_ms", allow_null=True)  # noqa: N815
     analyzeJobId = serializers.CharField(source="analyze_job_id")  # noqa: N815
     analyzeError = serializers.CharField(source="analyze_error")  # noqa: N815
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -15,7 +15,23 @@ from capture.models import Capture
 from capture.service import CaptureService, camera_status
 
 _ERROR = inline_serializer("Error", {"ok": serializers.BooleanField(), "error": serializers.CharField()})
-_CAPTURE_ERRORS = {400: _ERROR, 401: _ERROR, 409: _ERROR, 500: _ERROR, 504: _ERROR}
+_CAPTURE_ERRORS = {code: _ERROR for code in (400, 401, 409, 413, 415, 500, 504)}
+_STATUS = inline_serializer(
+    "CameraStatus",
+    {
+        "ok": serializers.BooleanField(),
+        "cameraDetected": serializers.BooleanField(allow_null=True),
+        "busy": serializers.BooleanField(),
+        "busySince": serializers.DateTimeField(allow_null=True),
+        "lastCaptureAt": serializers.DateTimeField(allow_null=True),
+        "lastError": serializers.CharField(allow_null=True),
+        "lastErrorAt": serializers.DateTimeField(allow_null=True),
+        "backend": serializers.CharField(),
+        "simulated": serializers.BooleanField(),
+        "cameras": serializers.ListField(child=serializers.DictField()),
+        "detectedAt": serializers.DateTimeField(allow_null=True),
+    },
+)
 
 
 class CameraViewSet(viewsets.ViewSet):
@@ -60,7 +76,7 @@ class CameraViewSet(viewsets.ViewSet):
         job_id = service.forward_to_analyzer(row, request.build_absolute_uri(row.url))
         return Response({"ok": True, "jobId": job_id, "filename": row.filename, "status": "queued", "url": row.url})
 
-    @extend_schema(responses={200: inline_serializer("CameraStatus", {"ok": serializers.BooleanField()}), 401: _ERROR})
+    @extend_schema(responses={200: _STATUS, 401: _ERROR})
     @action(detail=False, methods=["get"])
     def status(self, request: Request) -> Response:
         return Response(camera_status(settings.CAMERA_INDEX))
@@ -71,11 +87,15 @@ class CameraViewSet(viewsets.ViewSet):
         return (service or CaptureService()).capture(params.to_request(settings.CAMERA_INDEX), source)
 
 
-@extend_schema(
-    parameters=[
-        OpenApiParameter("format", enum=Capture.Format.values),
-        OpenApiParameter("status", enum=Capture.Status.values),
-    ]
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("format", enum=Capture.Format.values),
+            OpenApiParameter("status", enum=Capture.Status.values),
+        ],
+        responses={200: CaptureSerializer(many=True), 400: _ERROR, 401: _ERROR, 404: _ERROR},
+    ),
+    retrieve=extend_schema(responses={200: CaptureSerializer, 401: _ERROR, 404: _ERROR}),
 )
 class CaptureViewSet(viewsets.ReadOnlyModelViewSet):
     """`/api/captures/`: the capture history, newest first."""
