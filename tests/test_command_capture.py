@@ -16,11 +16,11 @@ import time
 
 import pytest
 from django.conf import settings
-from django.core.management import load_command_class
 
 from capture.camera_lock import CameraLock
 from capture.management.commands.capture import Progress
 from capture.models import Capture
+from tests.cli import run_manage
 from tests.conftest import ROOT, capture_processes, wait_for_detection
 from tests.test_camera_lock import hold_in_other_process
 from tests.test_capture_and_analyze import Analyzer
@@ -32,19 +32,7 @@ SAME = {"width": 64, "height": 64, "durationSec": 0.2, "filename": "same"}
 
 @pytest.fixture
 def manage(db, capsys):
-    """Run `manage.py ...` in this process as the command line does; return (exit code, stdout, stderr)."""
-
-    def run(*args: str) -> tuple[int, str, str]:
-        command = load_command_class("capture", args[0])
-        try:
-            command.run_from_argv(["manage.py", *args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return lambda *args: run_manage(capsys, *args)
 
 
 @pytest.fixture
