@@ -1,45 +1,329 @@
+"""The capture gallery in the Django admin.
+
+Rows come only from captures: there is no add or edit form. The list shows a thumbnail of every capture and a
+summary of the last days; the detail page previews the media and shows every stored field read-only; "Take a
+capture" runs the capture service (same lock as the API) with source `admin`; "Delete with files" removes rows
+with their files and thumbnails. Rendering the list never runs a subprocess: thumbnails are separate requests
+(thumbnail_view), made once and cached on disk by capture.thumbnails.
+"""
+
 from __future__ import annotations
 
-from django.contrib import admin
-from django.utils.html import format_html
+import shlex
 
+from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.defaultfilters import filesizeformat
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from capture.errors import CameraBusy, CaptureError
+from capture.files import delete_capture_files
+from capture.forms import TakeCaptureForm
 from capture.models import Capture
+from capture.service import CaptureService
+from capture.summary import capture_summary
+from capture.thumbnails import SIZES, ensure_thumbnail
+from capture.uploads import serve_file
+
+LIST_THUMBNAIL_WIDTH = 128  # CSS pixels; the "small" thumbnail is 320 wide, sharp on 2x screens
 
 
 @admin.register(Capture)
 class CaptureAdmin(admin.ModelAdmin):
-    """Browse past captures. Rows come only from captures, so nothing here adds or edits them."""
-
     list_display = [
         "id",
+        "thumbnail",
         "file_link",
-        "format",
+        "format_label",
         "resolution",
         "fps",
-        "duration_sec",
-        "status",
-        "size_bytes",
+        "duration",
+        "status_badge",
+        "size",
         "requested_at",
         "total_ms",
-        "source",
+        "source_name",
     ]
-    list_filter = ["format", "status", "source", "backend"]
+    list_display_links = ["id", "thumbnail"]
+    list_filter = ["format", "status", "source", "requested_at", "backend"]
     search_fields = ["filename", "requested_filename"]
     date_hierarchy = "requested_at"
-    readonly_fields = [field.name for field in Capture._meta.fields]
+    list_per_page = 50
+    actions = ["delete_selected"]
+    change_list_template = "admin/capture/capture/change_list.html"
+    change_form_template = "admin/capture/capture/change_form.html"
+    delete_confirmation_template = "admin/capture/capture/delete_confirmation.html"
+    delete_selected_confirmation_template = "admin/capture/capture/delete_selected_confirmation.html"
+
+    fieldsets = [
+        (None, {"fields": ["file_link", "status_badge", "error", "source_name", "backend"]}),
+        (
+            "Parameters",
+            {"fields": ["format", "width", "height", "fps", "duration_sec", "requested_filename", "camera_index"]},
+        ),
+        ("File", {"fields": ["filename", "size_bytes"]}),
+        ("Commands", {"fields": ["commands_run"]}),
+        ("Timing", {"fields": ["requested_at", "started_at", "finished_at", "camera_ms", "remux_ms", "total_ms"]}),
+        ("Analyzer", {"fields": ["analyze_job_id", "analyze_error"]}),
+    ]
+    readonly_fields = [
+        *(field.name for field in Capture._meta.fields),
+        "file_link",
+        "status_badge",
+        "size",
+        "source_name",
+        "commands_run",
+    ]
+
+    class Media:
+        css = {"all": ["capture/admin.css"]}
+
+    # --- List columns. Each reads only the row's own fields: no query and no file access per row. ---
+
+    @admin.display(description="Preview")
+    def thumbnail(self, capture: Capture) -> str:
+        if not capture.filename:
+            return format_html('<span class="capture-thumb capture-thumb-none">{}</span>', "no file")
+        height = round(LIST_THUMBNAIL_WIDTH * capture.height / capture.width) if capture.width else 72
+        return format_html(
+            '<span class="capture-thumb-frame{}"><img class="capture-thumb" src="{}" width="{}" height="{}" '
+            'loading="lazy" alt="{}"></span>',
+            "" if capture.format == Capture.Format.JPG else " capture-thumb-video",
+            thumbnail_url(capture, "small"),
+            LIST_THUMBNAIL_WIDTH,
+            min(height, 2 * LIST_THUMBNAIL_WIDTH),
+            f"{capture.get_format_display()} {capture.filename}",
+        )
 
     @admin.display(description="File", ordering="filename")
-    def file_link(self, capture: Capture):
+    def file_link(self, capture: Capture) -> str:
         if not capture.url:
             return "—"
         return format_html('<a href="{}">{}</a>', capture.url, capture.filename)
+
+    @admin.display(description="Format", ordering="format")
+    def format_label(self, capture: Capture) -> str:
+        return capture.format.upper()
 
     @admin.display(description="Resolution")
     def resolution(self, capture: Capture) -> str:
         return f"{capture.width}×{capture.height}"
 
-    def has_add_permission(self, request) -> bool:
+    @admin.display(description="Duration", ordering="duration_sec")
+    def duration(self, capture: Capture) -> str:
+        return f"{capture.duration_sec:g} s"
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, capture: Capture) -> str:
+        return format_html(
+            '<span class="capture-status capture-status-{}" title="{}">{}</span>',
+            capture.status,
+            capture.error,
+            capture.status,
+        )
+
+    @admin.display(description="Source", ordering="source")
+    def source_name(self, capture: Capture) -> str:
+        return capture.source  # `api`, `cli`, `admin`: the names the API and the README use
+
+    @admin.display(description="Size", ordering="size_bytes")
+    def size(self, capture: Capture) -> str:
+        return filesizeformat(capture.size_bytes) if capture.size_bytes is not None else "—"
+
+    # --- Detail page ---
+
+    @admin.display(description="Commands run")
+    def commands_run(self, capture: Capture) -> str:
+        if not capture.commands:
+            return "—"
+        return format_html_join(
+            "",
+            '<div class="capture-command"><code>{}</code><p>exit code <strong>{}</strong>{} · {} ms</p>'
+            "<details{}><summary>stdout ({} chars)</summary><pre>{}</pre></details>"
+            "<details{}><summary>stderr ({} chars)</summary><pre>{}</pre></details></div>",
+            (
+                (
+                    shlex.join(command.get("argv", [])),
+                    "none" if command.get("exitCode") is None else command["exitCode"],
+                    " (timed out)" if command.get("timedOut") else "",
+                    command.get("ms", "?"),
+                    " open" if command.get("stdout") else "",
+                    len(command.get("stdout", "")),
+                    command.get("stdout", ""),
+                    " open" if command.get("stderr") else "",
+                    len(command.get("stderr", "")),
+                    command.get("stderr", ""),
+                )
+                for command in capture.commands
+            ),
+        )
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        capture = self.get_object(request, object_id)
+        extra_context = {**(extra_context or {}), "preview": media_preview(capture) if capture else ""}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        # A callable: the template runs it only when it renders the list (not for an action's redirect).
+        extra_context = {
+            **(extra_context or {}),
+            "summary": capture_summary,
+            "can_take_capture": self.has_take_permission(request),
+        }
+        return super().changelist_view(request, extra_context)
+
+    # --- Permissions: rows come only from captures ---
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        # A running capture's row is still being written by the service.
+        return super().has_delete_permission(request, obj) and not (obj and obj.status == Capture.Status.RUNNING)
+
+    def has_take_permission(self, request: HttpRequest) -> bool:
+        # Taking a capture adds a row, so it needs the model's add permission (superusers have it).
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.add_{opts.model_name}")
+
+    # --- Delete with files ---
+
+    @admin.action(description="Delete with files", permissions=["delete"])
+    def delete_selected(self, request: HttpRequest, queryset):
+        # Named like Django's action so that its confirmation page posts back here.
+        running = queryset.filter(status=Capture.Status.RUNNING).count()
+        if running:
+            self.message_user(request, f"Skipped {running} running capture(s): not finished yet.", messages.WARNING)
+        return django_delete_selected(self, request, queryset.exclude(status=Capture.Status.RUNNING))
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        rows = list(queryset)
+        super().delete_queryset(request, queryset)
+        self._delete_files(request, rows)
+
+    def delete_model(self, request: HttpRequest, obj: Capture) -> None:
+        super().delete_model(request, obj)
+        self._delete_files(request, [obj])
+
+    def _delete_files(self, request: HttpRequest, rows: list[Capture]) -> None:
+        files = thumbnails = 0
+        for row in rows:
+            removed_files, removed_thumbnails = delete_capture_files(row)
+            files += removed_files
+            thumbnails += removed_thumbnails
+        self.message_user(
+            request,
+            f"Removed {files} file{'s' if files != 1 else ''} and {thumbnails} "
+            f"thumbnail{'s' if thumbnails != 1 else ''} from disk.",
+            messages.SUCCESS,
+        )
+
+    # --- Extra views: thumbnails and "Take a capture" ---
+
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path("take/", self.admin_site.admin_view(self.take_capture_view), name=f"{prefix}_take"),
+            path(
+                "<int:object_id>/thumbnail/<str:size>.jpg",
+                self.admin_site.admin_view(self.thumbnail_view, cacheable=True),
+                name=f"{prefix}_thumbnail",
+            ),
+            *super().get_urls(),
+        ]
+
+    def thumbnail_view(self, request: HttpRequest, object_id: int, size: str) -> HttpResponse:
+        capture = self.get_object(request, str(object_id))
+        if capture is None or size not in SIZES or not self.has_view_permission(request, capture):
+            raise Http404("No thumbnail")
+        thumbnail = ensure_thumbnail(capture, size)
+        if thumbnail is None:
+            raise Http404("No thumbnail")
+        # A row's thumbnail never changes (ids are never reused, files never overwritten).
+        return serve_file(request, thumbnail, content_type="image/jpeg", cache_control="private, max-age=86400")
+
+    def take_capture_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_take_permission(request):
+            raise PermissionDenied
+        form = TakeCaptureForm(request.POST if request.method == "POST" else None)
+        if form.is_valid():
+            try:
+                row = CaptureService().capture(form.capture_request, Capture.Source.ADMIN)
+            except CameraBusy:
+                self.message_user(
+                    request,
+                    "The camera is busy: another capture (from the API, the command line or another admin page) "
+                    "is in progress. Try again in a few seconds.",
+                    messages.WARNING,
+                )
+            except CaptureError as exc:
+                self._report_failure(request, exc)
+            else:
+                self.message_user(
+                    request, f"Captured {row.filename} ({filesizeformat(row.size_bytes)}) in {row.total_ms} ms."
+                )
+                return redirect(reverse("admin:capture_capture_change", args=[row.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Take a capture",
+            "opts": self.opts,
+            "form": form,
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, "admin/capture/capture/take_capture.html", context)
+
+    def _report_failure(self, request: HttpRequest, exc: CaptureError) -> None:
+        row = exc.capture
+        if row is None or row.pk is None:
+            self.message_user(request, f"The capture failed: {exc.detail}", messages.ERROR)
+            return
+        link = reverse("admin:capture_capture_change", args=[row.pk])
+        self.message_user(
+            request,
+            format_html('The capture failed: {} (see <a href="{}">capture #{}</a>).', exc.detail, link, row.pk),
+            messages.ERROR,
+        )
+
+
+def thumbnail_url(capture: Capture, size: str) -> str:
+    return reverse("admin:capture_capture_thumbnail", args=[capture.pk, size])
+
+
+def media_preview(capture: Capture) -> str:
+    """The capture itself: the image, a playable video, or for raw H.264 its poster frame and a download."""
+    if not capture.url:
+        return format_html('<p class="capture-preview-none">No file: {}</p>', capture.error or capture.status)
+    poster = thumbnail_url(capture, "large")
+    if capture.format == Capture.Format.JPG:
+        return format_html(
+            '<a href="{}"><img class="capture-preview" src="{}" alt="{}"></a>',
+            capture.url,
+            capture.url,
+            capture.filename,
+        )
+    if capture.format == Capture.Format.MP4:
+        return format_html(
+            '<video class="capture-preview" controls preload="metadata" poster="{}" src="{}"></video>'
+            '<p><a href="{}" download>Download {}</a></p>',
+            poster,
+            capture.url,
+            capture.url,
+            capture.filename,
+        )
+    return format_html(
+        '<img class="capture-preview" src="{}" alt="Poster frame of {}">'
+        "<p>A raw H.264 stream, which browsers cannot play: this is its poster frame. "
+        '<a href="{}" download>Download {}</a> and open it with VLC or ffplay, or capture as mp4.</p>',
+        poster,
+        capture.filename,
+        capture.url,
+        capture.filename,
+    )
