@@ -1,5 +1,6 @@
 # Two commands on a fresh machine with Python >= 3.11 and make:
-#   make run    set up .venv, migrate, collect static files, start gunicorn on $PORT (3000)
+#   make run    set up .venv, migrate, collect static files, start gunicorn on $PORT (3000) and the
+#               analysis worker (manage.py serve runs both; Ctrl-C stops both)
 #   make test   set up .venv with the test tools, then lint, check migrations and run the whole suite
 
 PYTHON ?= python3
@@ -8,7 +9,7 @@ PY := $(VENV)/bin/python
 PORT ?= 3000
 export PORT
 
-.PHONY: run test lint fmt check clean
+.PHONY: run test bench lint fmt check clean
 
 # requirements.txt only: what the server needs.
 $(VENV)/.runtime: requirements.txt
@@ -30,7 +31,7 @@ run: $(VENV)/.runtime .secret_key
 	export DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-$$(cat .secret_key)}" && \
 	$(PY) manage.py migrate --noinput && \
 	$(PY) manage.py collectstatic --noinput --verbosity 0 && \
-	exec $(VENV)/bin/gunicorn -c deploy/gunicorn.conf.py
+	exec $(PY) manage.py serve
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
@@ -45,6 +46,10 @@ test: lint $(VENV)/.dev
 	DJANGO_SETTINGS_MODULE=camsite.test_settings $(PY) manage.py check --fail-level WARNING
 	DJANGO_SETTINGS_MODULE=camsite.test_settings $(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
+
+# Performance figures as one JSON object (needs nginx for the /uploads comparison: apt-get install nginx).
+bench: $(VENV)/.dev
+	$(PY) bench/run.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

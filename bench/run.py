@@ -1,0 +1,337 @@
+"""`make bench`: the figures that matter on a Pi, printed as one JSON object.
+
+Starts the server the way `make run` does (`manage.py serve`: gunicorn with deploy/gunicorn.conf.py plus the
+analysis worker) with the stand-in camera apps from tests/standins on PATH, all on 127.0.0.1, and measures:
+
+- GET /api/camera/status latency (one client) and throughput (8 clients);
+- capture overhead: POST /api/camera/capture (jpg 640x480, durationSec 1) minus the same rpicam-still
+  command run directly, paired run by run;
+- 409 latency while another capture holds the camera;
+- /uploads throughput for a 50 MB mp4, full and Range GETs, against nginx serving the same file;
+- resident memory of the whole server (every process of it), idle and after the load;
+- captures per minute back to back, against the camera command's own rate.
+
+Every request loop is bounded in count and time. Numbers are noisy on shared machines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.standins import install_standins  # noqa: E402
+
+TARGETS = {
+    "status_p50_ms": ("<=", 5),
+    "status_rps_8_clients": (">=", 300),
+    "capture_overhead_p50_ms": ("<=", 20),
+    "busy_409_p50_ms": ("<=", 5),
+    "uploads_vs_nginx_ratio": (">=", 0.8),
+    "memory_idle_mb": ("<=", 100),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=5)
+            return
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not answer within {timeout} s")
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    p90 = ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
+    return {"p50": round(statistics.median(ordered), 2), "p90": round(p90, 2), "n": len(ordered)}
+
+
+def timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return (time.perf_counter() - started) * 1000
+
+
+class Bench:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.uploads = tmp / "uploads"
+        self.state = tmp / "standin-state"
+        self.state.mkdir()
+        bin_dir = install_standins(tmp / "bin")
+        self.env = {
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "STANDIN_STATE_DIR": str(self.state),
+            "DJANGO_SETTINGS_MODULE": "camsite.settings",
+            "DJANGO_SECRET_KEY": "bench-secret",
+            "DATABASE_PATH": str(tmp / "db.sqlite3"),
+            "UPLOAD_DIR": str(self.uploads),
+            "CAMERA_LOCK_PATH": str(tmp / "camera.lock"),
+            "CAMERA_BACKEND": "rpicam",
+            "PORT": str(self.port),
+            "GUNICORN_BIND": f"127.0.0.1:{self.port}",
+            "LOG_LEVEL": "warning",
+            "HUEY_SQLITE_PATH": str(tmp / "huey.sqlite3"),
+        }
+        self.proc: subprocess.Popen | None = None
+        self.session = requests.Session()
+
+    # --- server ---
+
+    def start(self) -> None:
+        manage = [sys.executable, "manage.py"]
+        subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=self.env, check=True)
+        subprocess.run([*manage, "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=self.env, check=True)
+        self.log = (self.tmp / "server.log").open("wb")
+        self.proc = subprocess.Popen([*manage, "serve"], cwd=ROOT, env=self.env, stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        wait_for_http(f"{self.url}/api/camera/status", timeout=60)
+        time.sleep(2)  # let the worker finish booting before measuring memory
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+    def memory_mb(self) -> float:
+        """Resident memory of serve and all its descendants (gunicorn master, workers, huey worker)."""
+        children: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError):
+                    continue
+                children.setdefault(ppid, []).append(int(entry.name))
+        total_kb, stack = 0, [self.proc.pid]
+        while stack:
+            pid = stack.pop()
+            stack += children.get(pid, [])
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total_kb += int(line.split()[1])
+            except OSError:
+                pass
+        return round(total_kb / 1024, 1)
+
+    # --- measurements ---
+
+    def status_latency(self, count: int = 300) -> dict:
+        for _ in range(20):
+            self.session.get(f"{self.url}/api/camera/status")
+        return percentiles([timed(lambda: self.session.get(f"{self.url}/api/camera/status")) for _ in range(count)])
+
+    def status_throughput(self, clients: int = 8, seconds: float = 5) -> float:
+        done = [0] * clients
+        deadline = time.perf_counter() + seconds
+
+        def client(index: int) -> None:
+            session = requests.Session()
+            while time.perf_counter() < deadline:
+                session.get(f"{self.url}/api/camera/status").raise_for_status()
+                done[index] += 1
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return round(sum(done) / (time.perf_counter() - started), 1)
+
+    def capture_overhead(self, runs: int = 10) -> dict:
+        body = {"format": "jpg", "durationSec": 1, "width": 640, "height": 480}
+        direct_argv = ["rpicam-still", "--nopreview", "--camera", "0", "--timeout", "1000", "--width", "640",
+                       "--height", "480", "--encoding", "jpg", "--output", str(self.tmp / "direct.jpg")]  # fmt: skip
+        api_ms, direct_ms = [], []
+        for _ in range(runs):
+            api_ms.append(timed(lambda: self._post_ok(body)))
+            direct_ms.append(timed(lambda: subprocess.run(direct_argv, env=self.env, check=True,
+                                                          capture_output=True)))  # fmt: skip
+        return {
+            **percentiles([a - d for a, d in zip(api_ms, direct_ms, strict=True)]),
+            "api_p50_ms": round(statistics.median(api_ms), 1),
+            "direct_p50_ms": round(statistics.median(direct_ms), 1),
+        }
+
+    def busy_409(self, count: int = 100) -> dict:
+        holder = threading.Thread(target=self._post_ok, args=({"format": "h264", "durationSec": 8, "width": 640,
+                                                                "height": 480},))  # fmt: skip
+        holder.start()
+        while not self.session.get(f"{self.url}/api/camera/status").json()["busy"]:
+            time.sleep(0.02)
+        samples = []
+        for _ in range(count):
+            started = time.perf_counter()
+            response = self.session.post(f"{self.url}/api/camera/capture", json={"format": "jpg"})
+            samples.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 409, response.text
+        holder.join()
+        return percentiles(samples)
+
+    def uploads_throughput(self, size_mb: int = 50, repeats: int = 5) -> dict:
+        name = "bench_50mb.mp4"
+        (self.uploads / name).write_bytes(os.urandom(size_mb * 1024 * 1024))
+        nginx = Nginx(self.tmp, self.uploads)
+        try:
+            ours = self._download_rates(f"{self.url}/uploads/{name}", repeats)
+            theirs = self._download_rates(f"{nginx.url}/uploads/{name}", repeats)
+        finally:
+            nginx.stop()
+        return {
+            "ours_full_mb_s": ours["full"],
+            "ours_range_mb_s": ours["range"],
+            "nginx_full_mb_s": theirs["full"],
+            "nginx_range_mb_s": theirs["range"],
+            "ratio_full": round(ours["full"] / theirs["full"], 2),
+            "ratio_range": round(ours["range"] / theirs["range"], 2),
+        }
+
+    def _download_rates(self, url: str, repeats: int) -> dict[str, float]:
+        def rate(headers: dict) -> float:
+            samples = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                response = self.session.get(url, headers=headers, stream=True)
+                assert response.status_code in (200, 206), f"{url}: HTTP {response.status_code}"
+                received = sum(len(chunk) for chunk in response.iter_content(1024 * 1024))
+                samples.append(received / 1024 / 1024 / (time.perf_counter() - started))
+            return round(statistics.median(samples), 1)
+
+        return {"full": rate({}), "range": rate({"Range": "bytes=10485760-"})}
+
+    def captures_per_minute(self, seconds: float = 30) -> dict:
+        body = {"format": "jpg", "durationSec": 1, "width": 640, "height": 480}
+        direct_argv = ["rpicam-still", "--nopreview", "--camera", "0", "--timeout", "1000", "--width", "640",
+                       "--height", "480", "--encoding", "jpg", "--output", str(self.tmp / "direct.jpg")]  # fmt: skip
+
+        def rate(one) -> float:
+            count, deadline, started = 0, time.perf_counter() + seconds, time.perf_counter()
+            while time.perf_counter() < deadline:
+                one()
+                count += 1
+            return round(count / (time.perf_counter() - started) * 60, 1)
+
+        api = rate(lambda: self._post_ok(body))
+        direct = rate(lambda: subprocess.run(direct_argv, env=self.env, check=True, capture_output=True))
+        return {"api": api, "camera_command": direct, "ratio": round(api / direct, 2)}
+
+    def _post_ok(self, body: dict) -> None:
+        response = requests.post(f"{self.url}/api/camera/capture", json=body, timeout=60)
+        assert response.status_code == 200, response.text
+
+
+class Nginx:
+    """Debian's nginx serving the uploads directory on loopback, for comparison."""
+
+    def __init__(self, tmp: Path, uploads: Path) -> None:
+        binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not Path(binary).exists():
+            raise SystemExit("nginx not found: apt-get install nginx (make bench needs it for the comparison)")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        prefix = tmp / "nginx"
+        prefix.mkdir()
+        (prefix / "nginx.conf").write_text(f"""
+daemon off;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    sendfile on;
+    client_body_temp_path {prefix};
+    proxy_temp_path {prefix};
+    fastcgi_temp_path {prefix};
+    uwsgi_temp_path {prefix};
+    scgi_temp_path {prefix};
+    server {{
+        listen 127.0.0.1:{self.port};
+        location /uploads/ {{ alias {uploads}/; }}
+    }}
+}}
+""")
+        self.proc = subprocess.Popen([binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf")])
+        wait_for_http(f"{self.url}/uploads/")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGQUIT)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def verdicts(figures: dict) -> dict:
+    out = {}
+    for name, (op, target) in TARGETS.items():
+        value = figures[name]
+        met = value <= target if op == "<=" else value >= target
+        out[name] = {"value": value, "target": f"{op} {target}", "met": met}
+    return out
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="camsite-bench-") as tmp:
+        os.chmod(tmp, 0o755)  # nginx's workers drop root and must reach the uploads
+        bench = Bench(Path(tmp))
+        bench.start()
+        try:
+            figures: dict = {"memory_idle_mb": bench.memory_mb()}
+            status = bench.status_latency()
+            figures["status_latency_ms"] = status
+            figures["status_p50_ms"] = status["p50"]
+            figures["status_rps_8_clients"] = bench.status_throughput()
+            overhead = bench.capture_overhead()
+            figures["capture_overhead_ms"] = overhead
+            figures["capture_overhead_p50_ms"] = overhead["p50"]
+            busy = bench.busy_409()
+            figures["busy_409_ms"] = busy
+            figures["busy_409_p50_ms"] = busy["p50"]
+            uploads = bench.uploads_throughput()
+            figures["uploads_50mb"] = uploads
+            figures["uploads_vs_nginx_ratio"] = min(uploads["ratio_full"], uploads["ratio_range"])
+            figures["captures_per_minute"] = bench.captures_per_minute()
+            figures["memory_after_load_mb"] = bench.memory_mb()
+        finally:
+            bench.stop()
+    figures["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": sys.platform}
+    figures["targets"] = verdicts(figures)
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
