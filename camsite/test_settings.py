@@ -12,5 +12,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CAMERA_BACKEND = "simulated"
 SIMULATED_SPEED = 10.0
 
+# Analysis jobs queue in memory and tests run them explicitly (tests/test_analyze_api.py); the end-to-end
+# tests start a real `manage.py run_huey` with the real settings (SqliteHuey).
+HUEY = {key: value for key, value in HUEY.items() if key not in ("filename", "url")}  # noqa: F405
+HUEY.update(huey_class="huey.MemoryHuey", immediate=False)
+
 # The manifest storage needs `collectstatic`, which tests don't run.
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405

@@ -5,6 +5,8 @@ The analysis itself never runs here: capture.jobs queues it for the worker (`man
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
@@ -42,7 +44,8 @@ class AnalyzeRequestSerializer(serializers.Serializer):
         try:
             jobs.finished_upload(filename)
         except jobs.UnknownUpload as exc:
-            raise serializers.ValidationError({"path" if attrs.get("filename") is None else "filename": [str(exc)]})
+            field = "path" if attrs.get("filename") is None else "filename"
+            raise serializers.ValidationError({field: [str(exc)]}) from None
         attrs["filename"] = filename
         return attrs
 
@@ -103,16 +106,10 @@ class AnalyzeViewSet(viewsets.ViewSet):
 
     @extend_schema(responses={200: AnalysisJobSerializer, 401: _ERROR, 404: _ERROR})
     def retrieve(self, request: Request, job_id: str | None = None) -> Response:
-        job = AnalysisJob.objects.filter(job_id=_uuid_or_none(job_id)).first() if _uuid_or_none(job_id) else None
+        try:
+            job = AnalysisJob.objects.filter(job_id=uuid.UUID(str(job_id))).first()
+        except ValueError:  # not a job id at all
+            job = None
         if job is None:
             raise NotFound(f"No analysis job {job_id}")
         return Response({"ok": True, **AnalysisJobSerializer(job).data})
-
-
-def _uuid_or_none(text: str | None):
-    import uuid
-
-    try:
-        return uuid.UUID(str(text))
-    except ValueError:
-        return None

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+from capture.api.analyze import AnalyzeViewSet
 from capture.api.views import CameraViewSet, CaptureViewSet
 
 router = SimpleRouter()
@@ -11,6 +12,7 @@ router = SimpleRouter()
 router.trailing_slash = "/?"
 router.register("camera", CameraViewSet, basename="camera")
 router.register("captures", CaptureViewSet, basename="capture")
+router.register("analyze", AnalyzeViewSet, basename="analyze")
 
 urlpatterns = [
     path("", include(router.urls)),

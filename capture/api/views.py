@@ -10,6 +10,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from capture.api.analyze import CaptureDetailSerializer
 from capture.api.serializers import CaptureParamsSerializer, CaptureSerializer
 from capture.models import Capture
 from capture.service import CaptureService, camera_status
@@ -112,6 +113,10 @@ class CaptureViewSet(viewsets.ReadOnlyModelViewSet):
                 raise ValidationError({field: [f"must be one of {', '.join(choices)}"]})
             queryset = queryset.filter(**{field: value})
         return queryset
+
+    def get_serializer_class(self):
+        # One capture comes with its analysis jobs; the list stays light.
+        return CaptureDetailSerializer if self.action == "retrieve" else CaptureSerializer
 
     def retrieve(self, request: Request, *args, **kwargs) -> Response:
         return Response({"ok": True, **self.get_serializer(self.get_object()).data})

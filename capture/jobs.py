@@ -1,0 +1,258 @@
+"""Analysis jobs: queue one, run one, and take back the ones a worker left behind.
+
+The AnalysisJob row is the truth and the task queue only carries "run job N". A worker claims a job by moving
+its row from `queued` to `running` in one UPDATE, so a duplicate message is harmless, and stamps it with its
+identity (host, pid and a token). huey deletes a message when a worker takes it, so a worker killed in the
+middle of a job (kill -9, power cut) leaves a `running` row and no message: recover_orphans(), run when a
+worker starts and every minute after, queues such jobs again, as well as `queued` rows that have no message.
+Attempts are counted on the row, so a file that crashes the worker every time still ends `failed`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+from rest_framework import status
+from rest_framework.exceptions import APIException
+
+from capture.analysis import SUPPORTED_SUFFIXES, AnalysisError, analyze_file
+from capture.models import AnalysisJob, Capture
+
+log = logging.getLogger(__name__)
+
+HOST = socket.gethostname()
+_active_tokens: set[str] = set()  # tokens of the jobs this process is running right now
+_active_lock = threading.Lock()
+
+
+class UnknownUpload(ValueError):
+    """The name is not a finished file in the upload directory that the analyzer can read."""
+
+
+class AnalysisQueueUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The analysis queue is unavailable"
+    default_code = "analysis_queue_unavailable"
+
+
+class RetryLater(Exception):
+    """A transient failure: run the job again in `delay` seconds."""
+
+    def __init__(self, message: str, delay: float) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+def finished_upload(name: str) -> Path:
+    """The path of the finished upload `name`, or UnknownUpload.
+
+    The same rule as /uploads: a plain name (no path), not hidden (files being written are hidden
+    `.partial-*` names), a regular file inside the upload directory even through a symlink."""
+    if not name or "/" in name or "\\" in name or "\x00" in name:
+        raise UnknownUpload(f"{name!r} is not a file name in {settings.MEDIA_URL}")
+    if name.startswith("."):
+        raise UnknownUpload(f"{name} is hidden: a file still being written, or not a capture")
+    if not name.lower().endswith(SUPPORTED_SUFFIXES):
+        raise UnknownUpload(f"{name} is not a file the analyzer reads ({', '.join(SUPPORTED_SUFFIXES)})")
+    root = settings.MEDIA_ROOT.resolve()
+    try:
+        path = (root / name).resolve(strict=True)
+    except (OSError, ValueError):
+        raise UnknownUpload(f"No finished file {name} in {settings.MEDIA_URL}") from None
+    if path.parent != root or path.name.startswith(".") or not path.is_file():
+        raise UnknownUpload(f"No finished file {name} in {settings.MEDIA_URL}")
+    return path
+
+
+def submit(name: str) -> AnalysisJob:
+    """Queue an analysis of the finished upload `name` (UnknownUpload if there is none)."""
+    finished_upload(name)
+    capture = Capture.objects.filter(filename=name, status=Capture.Status.OK).order_by("-id").first()
+    job = AnalysisJob.objects.create(filename=name, capture=capture)
+    try:
+        _enqueue(job.pk)
+    except Exception as exc:  # the queue's own storage: a full disk, an unreachable Redis
+        job.status, job.finished_at = AnalysisJob.Status.FAILED, timezone.now()
+        job.error = f"Could not queue the analysis: {exc.__class__.__name__}: {exc}"
+        job.save(update_fields=["status", "finished_at", "error"])
+        log.error("analysis job %s: %s", job.job_id, job.error)
+        raise AnalysisQueueUnavailable(job.error) from exc
+    log.info("analysis job %s queued for %s", job.job_id, name)
+    return job
+
+
+def run(pk: int) -> None:
+    """Run job `pk` if it is still queued. RetryLater after a transient failure with attempts left."""
+    token = uuid.uuid4().hex[:12]
+    worker = f"{HOST}:{os.getpid()}:{token}"
+    claimed = AnalysisJob.objects.filter(pk=pk, status=AnalysisJob.Status.QUEUED).update(
+        status=AnalysisJob.Status.RUNNING,
+        worker=worker,
+        started_at=timezone.now(),
+        finished_at=None,
+        attempts=F("attempts") + 1,
+    )
+    if not claimed:
+        log.info("analysis job #%d is not queued (done, taken, or deleted): nothing to do", pk)
+        return
+    job = AnalysisJob.objects.select_related("capture").get(pk=pk)
+    if job.attempts > settings.ANALYSIS_MAX_ATTEMPTS:
+        # Every attempt so far ended with its worker dead: don't let this file kill another one.
+        _finish(job, AnalysisJob.Status.FAILED, error=f"Gave up after {job.attempts - 1} attempts: {job.error}")
+        return
+    with _active_lock:
+        _active_tokens.add(token)
+    started = time.monotonic()
+    try:
+        result = analyze(job)
+    except AnalysisError as exc:
+        _finish(job, AnalysisJob.Status.FAILED, error=str(exc))
+        return
+    except Exception as exc:
+        error = f"{exc.__class__.__name__}: {exc}"
+        if job.attempts >= settings.ANALYSIS_MAX_ATTEMPTS:
+            _finish(job, AnalysisJob.Status.FAILED, error=f"Failed after {job.attempts} attempts: {error}")
+            return
+        delay = settings.ANALYSIS_RETRY_DELAY_SEC * 2 ** (job.attempts - 1)
+        message = f"Attempt {job.attempts} failed: {error}; retrying in {delay:g} s"
+        if _hand_back(job, message):
+            log.warning("analysis job %s: %s", job.job_id, message)
+            raise RetryLater(message, delay) from exc
+        return
+    finally:
+        with _active_lock:
+            _active_tokens.discard(token)
+    result["analysisMs"] = int((time.monotonic() - started) * 1000)
+    _finish(job, AnalysisJob.Status.DONE, result=result)
+
+
+def analyze(job: AnalysisJob) -> dict:
+    try:
+        path = finished_upload(job.filename)
+    except UnknownUpload as exc:
+        raise AnalysisError(f"{exc} (deleted after the job was queued?)") from None
+    fps_hint = job.capture.fps if job.capture else None
+    result = analyze_file(path, fps_hint=fps_hint)
+    result["thumbnail"] = make_thumbnail(job, result)
+    return result
+
+
+def make_thumbnail(job: AnalysisJob, result: dict) -> str | None:
+    """The capture's thumbnail (a video's poster frame), via the admin gallery's cache: its path relative to
+    the upload directory (a hidden directory: the admin serves it), or None if none could be made."""
+    from capture.thumbnails import ensure_thumbnail
+
+    capture = job.capture or Capture(
+        filename=job.filename,
+        format=_format_of(job.filename),
+        duration_sec=result.get("durationSec") or 0,
+    )  # a file that came without a Capture row: describe it the way ensure_thumbnail reads a capture
+    thumbnail = ensure_thumbnail(capture)
+    return str(thumbnail.relative_to(settings.MEDIA_ROOT)) if thumbnail else None
+
+
+def recover_orphans() -> list[int]:
+    """Queue again the jobs whose worker is gone, and queued jobs that have no message; return their pks."""
+    stale_before = timezone.now() - timedelta(seconds=settings.ANALYSIS_STALE_SEC)
+    recovered = []
+    for job in AnalysisJob.objects.filter(status=AnalysisJob.Status.RUNNING):
+        reason = _orphan_reason(job, stale_before)
+        if reason is None:
+            continue
+        handed_back = AnalysisJob.objects.filter(
+            pk=job.pk, status=AnalysisJob.Status.RUNNING, worker=job.worker
+        ).update(status=AnalysisJob.Status.QUEUED, worker="", error=reason)
+        if handed_back:
+            log.warning("analysis job %s: %s; queued again", job.job_id, reason)
+            recovered.append(job.pk)
+    waiting = _pks_in_queue()
+    for pk in AnalysisJob.objects.filter(status=AnalysisJob.Status.QUEUED).values_list("pk", flat=True):
+        if pk not in waiting and pk not in recovered:
+            log.warning("analysis job #%d was queued but its message was lost; queued again", pk)
+            recovered.append(pk)
+    for pk in recovered:
+        _enqueue(pk)
+    return recovered
+
+
+def _finish(job: AnalysisJob, status: str, *, error: str = "", result: dict | None = None) -> None:
+    # Only the worker that holds the job may finish it: if recovery gave it to another worker meanwhile
+    # (this one was presumed dead), this one's late answer is dropped.
+    updated = AnalysisJob.objects.filter(pk=job.pk, status=AnalysisJob.Status.RUNNING, worker=job.worker).update(
+        status=status, error=error, result=result, finished_at=timezone.now(), worker=""
+    )
+    if updated:
+        log.info("analysis job %s %s%s", job.job_id, status, f": {error}" if error else "")
+    else:
+        log.warning("analysis job %s was taken over by another worker; dropping this result", job.job_id)
+
+
+def _hand_back(job: AnalysisJob, error: str) -> bool:
+    return bool(
+        AnalysisJob.objects.filter(pk=job.pk, status=AnalysisJob.Status.RUNNING, worker=job.worker).update(
+            status=AnalysisJob.Status.QUEUED, error=error, worker=""
+        )
+    )
+
+
+def _orphan_reason(job: AnalysisJob, stale_before: datetime) -> str | None:
+    host, _, rest = job.worker.partition(":")
+    pid_text, _, token = rest.partition(":")
+    pid = int(pid_text) if pid_text.isdigit() else None
+    if host == HOST and pid == os.getpid():
+        with _active_lock:
+            if token not in _active_tokens:
+                return "Interrupted: this worker stopped running it"
+    elif host == HOST and pid is not None and not _process_alive(pid, job.started_at):
+        return f"Interrupted: worker process {pid} stopped while running it (crash, kill or restart)"
+    if job.started_at and job.started_at < stale_before:
+        return f"Interrupted: no answer from worker {host or '?'} after {settings.ANALYSIS_STALE_SEC:g} s"
+    return None
+
+
+def _process_alive(pid: int, since: datetime | None) -> bool:
+    """Whether `pid` is a live process that was already running at `since` (not a later one reusing the pid)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, and someone else's
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        with open("/proc/stat") as proc_stat:
+            boot = next(int(line.split()[1]) for line in proc_stat if line.startswith("btime "))
+    except (OSError, IndexError, StopIteration, ValueError):
+        return True  # no /proc: the pid exists, assume it is the worker
+    if stat[0] == "Z":
+        return False  # killed, not yet reaped
+    started = boot + int(stat[19]) / os.sysconf("SC_CLK_TCK")
+    return since is None or started <= since.timestamp() + 1
+
+
+def _pks_in_queue() -> set[int]:
+    from capture.tasks import HUEY, analyze_job
+
+    messages = HUEY.pending() + HUEY.scheduled()
+    return {task.args[0] for task in messages if isinstance(task, analyze_job.task_class) and task.args}
+
+
+def _enqueue(pk: int) -> None:
+    from capture.tasks import analyze_job
+
+    analyze_job(pk)
+
+
+def _format_of(filename: str) -> str:
+    suffix = Path(filename).suffix.lower().lstrip(".")
+    return Capture.Format.JPG if suffix in ("jpg", "jpeg") else suffix

@@ -1,0 +1,112 @@
+"""`make run` as a new user runs it: the web server and the analysis worker, and nothing left when stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import ROOT, free_port, wait_for_http
+
+pytestmark = pytest.mark.slow
+
+
+def processes_tagged(tag: str) -> list[str]:
+    """Command lines of live processes whose environment holds `tag` (everything make run started)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if tag.encode() not in (entry / "environ").read_bytes():
+                continue
+            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        if state != "Z":
+            found.append(cmdline)
+    return found
+
+
+@pytest.fixture
+def make_run(tmp_path):
+    stale = subprocess.run(["make", "-q", ".venv/.runtime"], cwd=ROOT, capture_output=True, timeout=30)
+    if stale.returncode != 0:
+        pytest.skip("the .venv is older than requirements.txt: make run would reinstall it first")
+    port = free_port()
+    tag = f"MAKE_RUN_TEST={uuid.uuid4().hex}"
+    env = {
+        **os.environ,
+        tag.split("=")[0]: tag.split("=")[1],
+        "PORT": str(port),
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "DATABASE_PATH": str(tmp_path / "db.sqlite3"),
+        "UPLOAD_DIR": str(tmp_path / "uploads"),
+        "CAMERA_LOCK_PATH": str(tmp_path / "camera.lock"),
+        "STATIC_ROOT": str(tmp_path / "static"),
+        "CAMERA_BACKEND": "simulated",
+        "SIMULATED_SPEED": "5",
+        "WEB_CONCURRENCY": "1",
+        "DJANGO_SECRET_KEY": "test-secret",
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)  # make run uses the real settings
+    log = (tmp_path / "make.log").open("wb")
+    proc = subprocess.Popen(
+        ["make", "--no-print-directory", "run"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, as a terminal's foreground job has
+    )  # fmt: skip
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/api/camera/status", timeout=90)
+        yield proc, f"http://127.0.0.1:{port}", tag, tmp_path / "make.log"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def test_make_run_gives_a_job_that_gets_done_and_sigterm_stops_everything(make_run):
+    proc, url, tag, log = make_run
+    # The README's first try, as a new user types it.
+    answer = requests.post(
+        f"{url}/api/camera/capture-and-analyze",
+        data='{"format":"jpg"}',
+        headers={"Content-Type": "application/json"},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    deadline = time.monotonic() + 30
+    while (job := requests.get(f"{url}/api/analyze/{answer.json()['jobId']}", timeout=10).json())["status"] != "done":
+        assert job["status"] in ("queued", "running") and time.monotonic() < deadline, job
+        time.sleep(0.2)
+    assert job["result"]["width"] == 1920 and job["result"]["exposure"] == "ok"
+
+    started = processes_tagged(tag)
+    assert any("gunicorn" in cmd for cmd in started) and any("run_huey" in cmd for cmd in started), started
+
+    proc.send_signal(signal.SIGTERM)  # `kill <make's pid>`, as a process manager would
+    proc.wait(timeout=60)
+    assert_all_gone(tag, log)
+
+
+def test_ctrl_c_on_make_run_stops_everything(make_run):
+    proc, url, tag, log = make_run
+    assert len(processes_tagged(tag)) >= 4  # make, serve, gunicorn's master and worker, run_huey
+    os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+    proc.wait(timeout=60)
+    assert_all_gone(tag, log)
+
+
+def assert_all_gone(tag: str, log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while (left := processes_tagged(tag)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert left == [], log.read_text(errors="replace")[-3000:]
+    assert "serve: " in log.read_text() and "stopping web and worker" in log.read_text()
