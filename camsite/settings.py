@@ -212,6 +212,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Take photos and short videos with the Raspberry Pi camera over HTTP.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Captures and analysis jobs both have a `status`: name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "CaptureStatusEnum": "capture.models.Capture.Status",
+        "AnalysisJobStatusEnum": "capture.models.AnalysisJob.Status",
+        "CaptureFormatEnum": "capture.models.Capture.Format",
+    },
 }
 
 LOG_LEVEL = env_choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()

@@ -96,7 +96,7 @@ class CameraViewSet(viewsets.ViewSet):
         ],
         responses={200: CaptureSerializer(many=True), 400: _ERROR, 401: _ERROR, 404: _ERROR},
     ),
-    retrieve=extend_schema(responses={200: CaptureSerializer, 401: _ERROR, 404: _ERROR}),
+    retrieve=extend_schema(responses={200: CaptureDetailSerializer, 401: _ERROR, 404: _ERROR}),
 )
 class CaptureViewSet(viewsets.ReadOnlyModelViewSet):
     """`/api/captures/`: the capture history, newest first."""
