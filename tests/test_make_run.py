@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -17,8 +18,8 @@ from tests.conftest import ROOT, free_port, wait_for_http
 pytestmark = pytest.mark.slow
 
 
-def processes_tagged(tag: str) -> list[str]:
-    """Command lines of live processes whose environment holds `tag` (everything make run started)."""
+def pids_tagged(tag: str) -> list[tuple[int, str]]:
+    """(pid, command line) of live processes whose environment holds `tag` (everything make run started)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -31,8 +32,12 @@ def processes_tagged(tag: str) -> list[str]:
         except OSError:
             continue
         if state != "Z":
-            found.append(cmdline)
+            found.append((int(entry.name), cmdline))
     return found
+
+
+def processes_tagged(tag: str) -> list[str]:
+    return [cmdline for _, cmdline in pids_tagged(tag)]
 
 
 @pytest.fixture
@@ -104,9 +109,41 @@ def test_ctrl_c_on_make_run_stops_everything(make_run):
     assert_all_gone(tag, log)
 
 
-def assert_all_gone(tag: str, log: Path, timeout: float = 30) -> None:
+def assert_all_gone(tag: str, log: Path, stopped_by: str = "stopping web and worker", timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while (left := processes_tagged(tag)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert left == [], log.read_text(errors="replace")[-3000:]
-    assert "serve: " in log.read_text() and "stopping web and worker" in log.read_text()
+    assert "serve: " in log.read_text() and stopped_by in log.read_text()
+
+
+def test_serve_stops_the_web_server_when_the_worker_dies(tmp_path):
+    port = free_port()
+    tag = f"{uuid.uuid4().hex}"
+    env = {
+        **os.environ,
+        "SERVE_TEST": tag,
+        "DJANGO_SETTINGS_MODULE": "camsite.settings",
+        "DJANGO_SECRET_KEY": "test-secret",
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "1",
+        "DATABASE_PATH": str(tmp_path / "db.sqlite3"),
+        "UPLOAD_DIR": str(tmp_path / "uploads"),
+        "CAMERA_BACKEND": "simulated",
+    }
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        serve = subprocess.Popen(
+            [sys.executable, "manage.py", "serve"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/api/camera/status", timeout=60)
+        [worker_pid] = [pid for pid, cmd in pids_tagged(tag) if cmd.endswith("manage.py run_huey")]
+        os.kill(worker_pid, signal.SIGKILL)
+        assert serve.wait(timeout=60) == 128 + signal.SIGKILL  # it reports how the worker ended
+        assert_all_gone(tag, log, stopped_by="worker exited with status -9: stopping the rest")
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()
