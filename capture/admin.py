@@ -19,6 +19,7 @@ from django.shortcuts import redirect
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from capture.errors import CameraBusy, CaptureError
@@ -30,7 +31,31 @@ from capture.summary import capture_summary
 from capture.thumbnails import SIZES, ensure_thumbnail
 from capture.uploads import serve_file
 
-LIST_THUMBNAIL_WIDTH = 128  # CSS pixels; the "small" thumbnail is 320 wide, sharp on 2x screens
+LIST_THUMBNAIL_WIDTH = 112  # CSS pixels; the "small" thumbnail is 320 wide, sharp on 2x screens
+
+admin.site.site_header = "Camera capture server"
+admin.site.site_title = "Camera captures"
+# The site has two apps; the sidebar that lists them would take the width the gallery's columns need.
+admin.site.enable_nav_sidebar = False
+
+
+class SourceFilter(admin.SimpleListFilter):
+    """By source, named as the API and the README name them (`api-analyze`, not "Api Analyze")."""
+
+    title = "source"
+    parameter_name = "source"
+
+    def lookups(self, request, model_admin):
+        return [(source, source) for source in Capture.Source.values]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(source=self.value()) if self.value() else queryset
+
+
+class CreatedFilter(admin.DateFieldListFilter):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = "date"
 
 
 @admin.register(Capture)
@@ -45,12 +70,12 @@ class CaptureAdmin(admin.ModelAdmin):
         "duration",
         "status_badge",
         "size",
-        "requested_at",
+        "created",
         "total_ms",
         "source_name",
     ]
     list_display_links = ["id", "thumbnail"]
-    list_filter = ["format", "status", "source", "requested_at", "backend"]
+    list_filter = ["format", "status", SourceFilter, ("requested_at", CreatedFilter), "backend"]
     search_fields = ["filename", "requested_filename"]
     date_hierarchy = "requested_at"
     list_per_page = 50
@@ -126,6 +151,11 @@ class CaptureAdmin(admin.ModelAdmin):
             capture.error,
             capture.status,
         )
+
+    @admin.display(description="Created", ordering="requested_at")
+    def created(self, capture: Capture) -> str:
+        local = timezone.localtime(capture.requested_at)
+        return format_html('{}<br><span class="capture-time">{}</span>', f"{local:%Y-%m-%d}", f"{local:%H:%M:%S}")
 
     @admin.display(description="Source", ordering="source")
     def source_name(self, capture: Capture) -> str:

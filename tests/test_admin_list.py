@@ -36,7 +36,7 @@ def test_each_row_shows_the_capture_at_a_glance(admin_client):
     page = admin_client.get(URL).content.decode()
 
     thumb = f"/admin/capture/capture/{capture.pk}/thumbnail/small.jpg"
-    assert re.search(rf'<img class="capture-thumb" src="{thumb}" width="128" height="96" loading="lazy"', page)
+    assert re.search(rf'<img class="capture-thumb" src="{thumb}" width="112" height="84" loading="lazy"', page)
     assert f'<a href="/uploads/{capture.filename}">{capture.filename}</a>' in page
     assert '<td class="field-format_label">MP4</td>' in page
     assert '<td class="field-resolution">320×240</td>' in page
@@ -45,6 +45,8 @@ def test_each_row_shows_the_capture_at_a_glance(admin_client):
     assert '<span class="capture-status capture-status-ok" title="">ok</span>' in page
     assert f'<td class="field-total_ms">{capture.total_ms}</td>' in page
     assert '<td class="field-source_name">api</td>' in page
+    local = timezone.localtime(capture.requested_at)
+    assert f'<td class="field-created">{local:%Y-%m-%d}<br><span class="capture-time">{local:%H:%M:%S}</span>' in page
     assert f'<td class="field-size">{filesizeformat(capture.size_bytes)}</td>' in page
 
     # A failed capture has no file: no thumbnail request, no link, and its error on hover.
@@ -64,7 +66,7 @@ def test_there_is_no_add_button_but_a_take_a_capture_button(admin_client, db):
     [
         ("format__exact=mp4", {"v.mp4"}),
         ("status__exact=failed", {"f.h264"}),
-        ("source__exact=admin", {"a.jpg"}),
+        ("source=admin", {"a.jpg"}),
         ("backend__exact=rpicam", {"a.jpg"}),
         ("q=v.mp", {"v.mp4"}),
         ("requested_at__gte={today}", {"a.jpg", "v.mp4"}),  # the date filter's "Today"
@@ -85,8 +87,9 @@ def test_filters_search_and_date_hierarchy(admin_client, db, query, expected):
 
 def test_the_filters_offer_format_status_source_and_date(admin_client, db):
     page = admin_client.get(URL).content.decode()
-    for title in ("By format", "By status", "By source", "By requested at"):
+    for title in ("By format", "By status", "By source", "By date"):
         assert title in page
+    assert '<a href="?source=api-analyze">api-analyze</a>' in page
     assert '<nav class="toplinks">' in page  # the date hierarchy
 
 
