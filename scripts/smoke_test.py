@@ -14,7 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from capture.management.smoke import main  # noqa: E402
+try:
+    from capture.management.smoke import main
+except ImportError as exc:  # requests is missing: say what to do instead of a traceback
+    sys.exit(f"smoke_test.py needs the requests package ({exc}): pip install requests, or use manage.py smoke_test")
 
 if __name__ == "__main__":
     sys.exit(main())

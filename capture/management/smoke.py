@@ -116,7 +116,7 @@ def run(client: SmokeClient, write: Callable[[str], None]) -> bool:
             write(f"FAIL  {name:<12} {exc}")
             continue
         passed += 1
-        write(f"ok    {name:<12} {detail} ({(time.monotonic() - started) * 1000:.0f} ms)")
+        write(f"ok    {name:<12} {(time.monotonic() - started) * 1000:>6.0f} ms  {detail}")
     write(f"{passed}/{len(STEPS)} steps passed")
     return passed == len(STEPS)
 
