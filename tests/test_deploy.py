@@ -1,0 +1,204 @@
+"""The files in deploy/ are checked by the tools that will read them, and against each other.
+
+Running install.sh for real (and the installed server behind nginx) is tests/test_install.py.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import runpy
+import shutil
+import subprocess
+import sys
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from capture.backends import CaptureRequest, get_backend
+from capture.service import CaptureService
+from tests.conftest import ROOT
+
+DEPLOY = ROOT / "deploy"
+UNITS = ["camsite-web.service", "camsite-worker.service"]
+SBIN_PATH = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"
+
+
+def read_unit(name: str) -> configparser.ConfigParser:
+    unit = configparser.ConfigParser(strict=False, interpolation=None, comment_prefixes=("#", ";"))
+    unit.optionxform = str  # systemd keys are case-sensitive
+    unit.read(DEPLOY / "systemd" / name)
+    return unit
+
+
+def env_example() -> dict[str, str]:
+    lines = (DEPLOY / "env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def nginx_timeout(directive: str) -> int:
+    site = (DEPLOY / "nginx" / "camsite.conf").read_text()
+    return int(re.search(rf"^\s*{directive}\s+(\d+)s;", site, re.M)[1])
+
+
+def test_gunicorn_accepts_its_config_and_loads_the_app(tmp_path):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "camsite.settings",
+        "DJANGO_SECRET_KEY": "check",
+        "UPLOAD_DIR": str(tmp_path / "uploads"),
+        "DATABASE_PATH": str(tmp_path / "db.sqlite3"),
+        "CAMERA_LOCK_PATH": str(tmp_path / "camera.lock"),
+        "CAMERA_BACKEND": "simulated",
+    }
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    check = [str(gunicorn), "--check-config", "-c", "deploy/gunicorn.conf.py", "camsite.wsgi"]
+    result = subprocess.run(check, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    # And it is a real check: the app's own settings are loaded (a production server needs a secret key).
+    del env["DJANGO_SECRET_KEY"]
+    result = subprocess.run(check, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set" in result.stderr
+
+
+def test_each_layer_waits_longer_than_the_one_below_it(monkeypatch, settings):
+    """camera budget < gunicorn's timeout < nginx's proxy timeout < systemd's stop timeout."""
+    for name in ("CAPTURE_MAX_DURATION_SEC", "REMUX_TIMEOUT_SEC", "PORT", "GUNICORN_BIND"):
+        monkeypatch.delenv(name, raising=False)
+    gunicorn = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
+    settings.CAMERA_BACKEND = "rpicam"
+    longest = CaptureService(get_backend()).time_budget(
+        CaptureRequest("mp4", 1920, 1080, 30, settings.CAPTURE_MAX_DURATION_SEC)
+    )
+    assert longest < gunicorn["timeout"] and longest < gunicorn["graceful_timeout"]
+    assert gunicorn["timeout"] < nginx_timeout("proxy_read_timeout")
+    assert gunicorn["timeout"] < nginx_timeout("proxy_send_timeout")
+    for name in UNITS:
+        assert gunicorn["graceful_timeout"] < int(read_unit(name)["Service"]["TimeoutStopSec"])
+
+
+@pytest.mark.parametrize("name", UNITS)
+def test_the_units_run_as_the_camera_user_with_the_env_file_and_restart(name):
+    service = read_unit(name)["Service"]
+    assert (service["User"], service["Group"]) == ("camsite", "camsite")
+    assert "video" in service["SupplementaryGroups"].split()
+    assert service["EnvironmentFile"] == "/etc/camsite/env"
+    assert service["WorkingDirectory"] == "/opt/camsite/app"
+    assert service["Restart"] == "on-failure"
+    # SIGTERM to the main process only: the camera process is not killed under a capture that is finishing.
+    assert service["KillMode"] == "mixed"
+    assert read_unit(name)["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_the_web_unit_runs_gunicorn_with_the_deploy_config_and_the_worker_runs_huey():
+    assert read_unit("camsite-web.service")["Service"]["ExecStart"] == (
+        "/opt/camsite/venv/bin/gunicorn -c /opt/camsite/app/deploy/gunicorn.conf.py"
+    )
+    assert read_unit("camsite-worker.service")["Service"]["ExecStart"] == (
+        "/opt/camsite/venv/bin/python manage.py run_huey"
+    )
+
+
+@pytest.mark.parametrize("name", UNITS)
+def test_the_sandbox_leaves_writable_exactly_what_the_settings_write(name):
+    service = read_unit(name)["Service"]
+    assert service["NoNewPrivileges"] == "yes"
+    assert service["ProtectSystem"] == "strict"
+    writable = [PurePosixPath(path) for path in service["ReadWritePaths"].split()]
+    env = env_example()
+    for setting in ("DATABASE_PATH", "UPLOAD_DIR", "CAMERA_LOCK_PATH"):
+        path = PurePosixPath(env[setting])
+        assert any(path.is_relative_to(directory) for directory in writable), f"{setting}={path} is read-only"
+    # The camera devices stay reachable: no private /dev and no device allow-list (ProtectClock implies one).
+    assert service["PrivateDevices"] == "no"
+    assert "DeviceAllow" not in service and "DevicePolicy" not in service and "ProtectClock" not in service
+
+
+def test_the_camera_lock_is_shared_by_the_services_and_the_command_line():
+    lock = PurePosixPath(env_example()["CAMERA_LOCK_PATH"])
+    # The units have a private /tmp, so a lock there would not be the one camsite-manage sees.
+    assert read_unit("camsite-web.service")["Service"]["PrivateTmp"] == "yes"
+    assert not lock.is_relative_to("/tmp") and not lock.is_relative_to("/var/tmp")
+    # Its directory is made at boot for everyone, not by one unit's RuntimeDirectory.
+    tmpfiles = (DEPLOY / "systemd" / "camsite.tmpfiles").read_text().splitlines()
+    assert f"d {lock.parent} 0750 camsite camsite -" in tmpfiles
+    # And the wrapper for the command line reads the same settings file as the units.
+    assert "env_file=/etc/camsite/env" in (DEPLOY / "camsite-manage").read_text().splitlines()
+
+
+def test_every_setting_in_the_env_template_is_explained_and_in_the_readme():
+    lines = (DEPLOY / "env.example").read_text().splitlines()
+    readme = (ROOT / "README.md").read_text()
+    for number, line in enumerate(lines):
+        match = re.match(r"#?([A-Z][A-Z0-9_]+)=", line)
+        if not match:
+            continue
+        assert lines[number - 1].startswith("#"), f"{match[1]} has no comment line above it"
+        assert f"`{match[1]}`" in readme, f"{match[1]} is missing from README.md's configuration table"
+
+
+def test_the_nginx_site_proxies_the_app_and_serves_files_itself():
+    site = (DEPLOY / "nginx" / "camsite.conf").read_text()
+    upstream = re.search(r"upstream camsite \{\s*server ([\d.:]+);", site)[1]
+    assert upstream == env_example()["GUNICORN_BIND"]
+    assert "alias /var/lib/camsite/uploads/;" in site
+    assert f"alias {env_example()['UPLOAD_DIR']}/;" in site
+    assert "alias /opt/camsite/app/staticfiles/;" in site
+    assert re.search(r"location / \{[^}]*proxy_pass http://camsite;", site)
+    assert re.search(r"client_max_body_size \d+[km];", site)
+
+
+def test_nginx_accepts_the_site(tmp_path):
+    nginx = shutil.which("nginx", path=SBIN_PATH)
+    if nginx is None:
+        pytest.skip("nginx is not installed (CI installs it: .ci/run)")
+    conf = write_nginx_conf(tmp_path, include=DEPLOY / "nginx" / "camsite.conf")
+    result = subprocess.run(
+        [nginx, "-t", "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "error.log")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
+
+
+def write_nginx_conf(prefix: Path, include: Path | str) -> Path:
+    """A main nginx.conf under `prefix` (pid, logs and temp files there) that includes the site(s)."""
+    user = "user root;" if os.geteuid() == 0 else ""  # workers must read pytest's private temp dirs
+    temp = "\n".join(
+        f"  {kind}_temp_path {prefix}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    conf = prefix / "nginx.conf"
+    conf.write_text(
+        f"""{user}
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log;
+events {{}}
+http {{
+  include /etc/nginx/mime.types;
+  access_log {prefix}/access.log;
+{temp}
+  include {include};
+}}
+"""
+    )
+    return conf
+
+
+def test_install_sh_passes_bash_n_and_shellcheck():
+    for script, shell in (("install.sh", "bash"), ("camsite-manage", "sh")):
+        result = subprocess.run([shell, "-n", str(DEPLOY / script)], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (CI installs it: .ci/run)")
+    result = subprocess.run(
+        [shellcheck, str(DEPLOY / "install.sh"), str(DEPLOY / "camsite-manage")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout
