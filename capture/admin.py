@@ -9,6 +9,7 @@ with their files and thumbnails. Rendering the list never runs a subprocess: thu
 
 from __future__ import annotations
 
+import json
 import shlex
 
 from django.contrib import admin, messages
@@ -22,10 +23,11 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from capture import jobs
 from capture.errors import CameraBusy, CaptureError
 from capture.files import delete_capture_files
 from capture.forms import TakeCaptureForm
-from capture.models import Capture
+from capture.models import AnalysisJob, Capture
 from capture.service import CaptureService
 from capture.summary import capture_summary
 from capture.thumbnails import SIZES, ensure_thumbnail
@@ -79,7 +81,7 @@ class CaptureAdmin(admin.ModelAdmin):
     search_fields = ["filename", "requested_filename"]
     date_hierarchy = "requested_at"
     list_per_page = 50
-    actions = ["delete_selected"]
+    actions = ["delete_selected", "analyze_again"]
     change_list_template = "admin/capture/capture/change_list.html"
     change_form_template = "admin/capture/capture/change_form.html"
     delete_confirmation_template = "admin/capture/capture/delete_confirmation.html"
@@ -224,6 +226,26 @@ class CaptureAdmin(admin.ModelAdmin):
         opts = self.opts
         return request.user.has_perm(f"{opts.app_label}.add_{opts.model_name}")
 
+    # --- Analyze again ---
+
+    @admin.action(description="Analyze again")
+    def analyze_again(self, request: HttpRequest, queryset) -> None:
+        queued = skipped = 0
+        for capture in queryset:
+            try:
+                jobs.submit(capture.filename)
+            except jobs.UnknownUpload:
+                skipped += 1  # no finished file (failed, running or deleted)
+            except jobs.AnalysisQueueUnavailable as exc:
+                self.message_user(request, str(exc.detail), messages.ERROR)
+                return
+            else:
+                queued += 1
+        note = f"; {skipped} skipped: no finished file" if skipped else ""
+        self.message_user(
+            request, f"Queued {queued} analysis job(s){note}.", messages.SUCCESS if queued else messages.WARNING
+        )
+
     # --- Delete with files ---
 
     @admin.action(description="Delete with files", permissions=["delete"])
@@ -357,3 +379,49 @@ def media_preview(capture: Capture) -> str:
         capture.url,
         capture.filename,
     )
+
+
+@admin.register(AnalysisJob)
+class AnalysisJobAdmin(admin.ModelAdmin):
+    """The analyzer's jobs (POST /api/analyze, capture-and-analyze, "Analyze again"), read-only."""
+
+    list_display = ["job_id", "filename", "capture_link", "status", "verdict", "created_at", "run_time", "attempts"]
+    list_filter = ["status", "created_at"]
+    search_fields = ["filename", "job_id"]
+    date_hierarchy = "created_at"
+    list_select_related = ["capture"]
+    fields = [
+        "job_id", "filename", "capture_link", "status", "error", "attempts", "worker", "created_at", "started_at",
+        "finished_at", "result_json",
+    ]  # fmt: skip
+    readonly_fields = fields
+
+    @admin.display(description="Capture", ordering="capture")
+    def capture_link(self, job: AnalysisJob) -> str:
+        if job.capture_id is None:
+            return "—"
+        return format_html(
+            '<a href="{}">#{}</a>', reverse("admin:capture_capture_change", args=[job.capture_id]), job.capture_id
+        )
+
+    @admin.display(description="Exposure")
+    def verdict(self, job: AnalysisJob) -> str:
+        return (job.result or {}).get("exposure", "—")
+
+    @admin.display(description="Run time")
+    def run_time(self, job: AnalysisJob) -> str:
+        if not (job.started_at and job.finished_at):
+            return "—"
+        return f"{(job.finished_at - job.started_at).total_seconds():.1f} s"
+
+    @admin.display(description="Result")
+    def result_json(self, job: AnalysisJob) -> str:
+        if job.result is None:
+            return "—"
+        return format_html("<pre>{}</pre>", json.dumps(job.result, indent=2, sort_keys=True))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
