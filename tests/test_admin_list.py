@@ -184,3 +184,14 @@ def test_the_summary_is_on_top_of_the_list(admin_client, db):
     assert 'id="summary-failure-rate">50%</div>' in page
     assert '<div class="capture-card-value" id="summary-median">1300 ms</div>' in page
     assert page.index('class="capture-summary"') < page.index('id="result_list"')
+
+
+def test_days_are_the_local_time_zones_days(db, settings):
+    settings.TIME_ZONE = "Pacific/Auckland"  # UTC+13 in March: local midnight is 11:00 UTC the day before
+    zone = timezone.get_current_timezone()
+    noon = datetime(2026, 3, 10, 12, 0, tzinfo=zone)
+    make_row(requested_at=datetime(2026, 3, 10, 0, 30, tzinfo=zone), total_ms=100)  # 11:30 UTC on the 9th
+    make_row(requested_at=datetime(2026, 3, 9, 23, 30, tzinfo=zone), total_ms=100, status="failed")
+    summary = capture_summary(noon)
+    assert (summary.today.day.isoformat(), summary.today.ok, summary.today.failed) == ("2026-03-10", 1, 0)
+    assert (summary.days[-2].ok, summary.days[-2].failed) == (0, 1)
