@@ -75,21 +75,30 @@ def test_each_layer_waits_longer_than_the_one_below_it(monkeypatch, settings):
     assert longest < gunicorn["timeout"] and longest < gunicorn["graceful_timeout"]
     assert gunicorn["timeout"] < nginx_timeout("proxy_read_timeout")
     assert gunicorn["timeout"] < nginx_timeout("proxy_send_timeout")
-    for name in UNITS:
-        assert gunicorn["graceful_timeout"] < int(read_unit(name)["Service"]["TimeoutStopSec"])
+    assert gunicorn["graceful_timeout"] < int(read_unit("camsite-web.service")["Service"]["TimeoutStopSec"])
+    # The worker's running analysis gets huey's shutdown_timeout before systemd's SIGKILL.
+    worker_stop = int(read_unit("camsite-worker.service")["Service"]["TimeoutStopSec"])
+    assert settings.HUEY["consumer"]["shutdown_timeout"] < worker_stop
+    assert settings.HUEY["consumer"]["graceful_signal"] == read_unit("camsite-worker.service")["Service"].get(
+        "KillSignal", "SIGTERM"
+    ).removeprefix("SIG")
 
 
 @pytest.mark.parametrize("name", UNITS)
 def test_the_units_run_as_the_camera_user_with_the_env_file_and_restart(name):
     service = read_unit(name)["Service"]
     assert (service["User"], service["Group"]) == ("camsite", "camsite")
-    assert "video" in service["SupplementaryGroups"].split()
     assert service["EnvironmentFile"] == "/etc/camsite/env"
     assert service["WorkingDirectory"] == "/opt/camsite/app"
     assert service["Restart"] == "on-failure"
     # SIGTERM to the main process only: the camera process is not killed under a capture that is finishing.
     assert service["KillMode"] == "mixed"
     assert read_unit(name)["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_the_web_server_may_use_the_camera():
+    # install.sh puts camsite in the video group too; the unit says so where the reader looks.
+    assert "video" in read_unit("camsite-web.service")["Service"]["SupplementaryGroups"].split()
 
 
 def test_the_web_unit_runs_gunicorn_with_the_deploy_config_and_the_worker_runs_huey():

@@ -90,7 +90,8 @@ def installed(tmp_path_factory) -> Installation:
 
 
 class Served:
-    """The installed gunicorn, started as camsite-web.service starts it, and nginx with the installed site."""
+    """The installed services started as their systemd units start them (camsite-web: gunicorn, camsite-worker:
+    the analysis worker), and nginx with the installed site."""
 
     def __init__(self, installation: Installation, tmp: Path) -> None:
         self.installation = installation
@@ -99,18 +100,22 @@ class Served:
         self.url = f"http://127.0.0.1:{self.nginx_port}"
         self.token = installation.settings()["AUTH_TOKEN"]
         self.gunicorn_log = tmp / "gunicorn.log"
+        self.worker_log = tmp / "worker.log"
         self.procs: list[subprocess.Popen] = []
-        self._start_gunicorn()
+        self._start_unit("camsite-web.service", self.gunicorn_log)
+        wait_for_http(f"{self.gunicorn_url}/api/camera/status", timeout=60)
+        self._start_unit("camsite-worker.service", self.worker_log)
         self._start_nginx(tmp)
 
-    def _start_gunicorn(self) -> None:
-        service = self.installation.unit("camsite-web.service")
+    def _start_unit(self, name: str, log_path: Path) -> None:
+        """Run the unit's ExecStart in its WorkingDirectory with its EnvironmentFile and Environment."""
+        service = self.installation.unit(name)
         env = {
             **self.installation.base_env(),
             **read_env_file(Path(service["EnvironmentFile"])),
             **dict(item.split("=", 1) for item in service["Environment"].split()),
         }
-        with self.gunicorn_log.open("wb") as log:
+        with log_path.open("wb") as log:
             self.procs.append(
                 subprocess.Popen(
                     service["ExecStart"].split(),
@@ -121,7 +126,6 @@ class Served:
                     start_new_session=True,
                 )
             )
-        wait_for_http(f"{self.gunicorn_url}/api/camera/status", timeout=60)
 
     def _start_nginx(self, tmp: Path) -> None:
         nginx = shutil.which("nginx", path=SBIN_PATH)
@@ -146,7 +150,7 @@ class Served:
 
     @property
     def nginx_running(self) -> bool:
-        return len(self.procs) == 2
+        return len(self.procs) == 3
 
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
@@ -285,6 +289,21 @@ def test_camsite_manage_shares_the_servers_database_and_camera_lock(served):
         assert api.result().status_code == 200
     assert busy.returncode == 3, busy.stderr  # the same lock file: the command line waits for no one
     assert "Camera busy" in busy.stderr
+
+
+def test_capture_and_analyze_is_done_by_the_installed_worker(served):
+    body = {"format": "jpg", "width": 640, "height": 480, "durationSec": 0.3}
+    url = f"{served.gunicorn_url}/api/camera/capture-and-analyze"
+    queued = requests.post(url, json=body, headers=served.auth(), timeout=60)
+    assert queued.status_code == 200, queued.text
+    job_url = f"{served.gunicorn_url}/api/analyze/{queued.json()['jobId']}"
+    deadline = time.monotonic() + 60
+    job = {}
+    while time.monotonic() < deadline and job.get("status") not in ("done", "failed"):
+        time.sleep(0.2)
+        job = requests.get(job_url, headers=served.auth(), timeout=10).json()
+    assert job["status"] == "done", job
+    assert (job["result"]["width"], job["result"]["height"]) == (640, 480)
 
 
 def test_the_smoke_test_passes_through_nginx(served):
