@@ -79,9 +79,9 @@ def test_each_layer_waits_longer_than_the_one_below_it(monkeypatch, settings):
     # The worker's running analysis gets huey's shutdown_timeout before systemd's SIGKILL.
     worker_stop = int(read_unit("camsite-worker.service")["Service"]["TimeoutStopSec"])
     assert settings.HUEY["consumer"]["shutdown_timeout"] < worker_stop
-    assert settings.HUEY["consumer"]["graceful_signal"] == read_unit("camsite-worker.service")["Service"].get(
-        "KillSignal", "SIGTERM"
-    ).removeprefix("SIG")
+    # systemd's stop signal is the one huey takes as "finish what you are doing" (huey's default: INT).
+    graceful = "SIG" + settings.HUEY["consumer"].get("graceful_signal", "INT")
+    assert read_unit("camsite-worker.service")["Service"].get("KillSignal", "SIGTERM") == graceful
 
 
 @pytest.mark.parametrize("name", UNITS)
