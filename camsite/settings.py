@@ -181,9 +181,9 @@ HUEY = {
         "workers": HUEY_WORKERS,
         "worker_type": "thread",
         "max_delay": 1.0,  # poll an idle queue every second at most: a job starts within a second
-        # systemd and `make run` stop with SIGTERM: let a running analysis finish (they take seconds);
-        # one still running after the timeout is picked up again at the next start.
-        "graceful_signal": "TERM",
+        # huey's own signals: SIGINT (the systemd unit's KillSignal, and what `make run` sends) lets a running
+        # analysis finish, this long at most; SIGTERM stops at once. Either way a job cut short is picked up
+        # again at the next start.
         "shutdown_timeout": 20,
     },
 }

@@ -31,6 +31,7 @@ from capture.models import AnalysisJob, Capture
 log = logging.getLogger(__name__)
 
 HOST = socket.gethostname()
+LOST_AFTER = timedelta(seconds=60)  # a queued job with no message this long after it was created was lost
 _active_tokens: set[str] = set()  # tokens of the jobs this process is running right now
 _active_lock = threading.Lock()
 
@@ -175,8 +176,11 @@ def recover_orphans() -> list[int]:
         if handed_back:
             log.warning("analysis job %s: %s; queued again", job.job_id, reason)
             recovered.append(job.pk)
+    # A queued row with no message: lost with the queue's storage, or never sent (a crash between the row and
+    # the message). Rows younger than a minute may have their message on the way: leave them be.
     waiting = _pks_in_queue()
-    for pk in AnalysisJob.objects.filter(status=AnalysisJob.Status.QUEUED).values_list("pk", flat=True):
+    settled = AnalysisJob.objects.filter(status=AnalysisJob.Status.QUEUED, created_at__lt=timezone.now() - LOST_AFTER)
+    for pk in settled.values_list("pk", flat=True):
         if pk not in waiting and pk not in recovered:
             log.warning("analysis job #%d was queued but its message was lost; queued again", pk)
             recovered.append(pk)

@@ -37,8 +37,6 @@ def recover_jobs() -> None:
 @on_startup()
 def recover_jobs_at_startup() -> None:
     # A worker that was killed mid-job left its job `running` with no message: take such jobs back now.
-    queue = settings.HUEY_SQLITE_PATH if settings.HUEY_BACKEND == "sqlite" else settings.HUEY_REDIS_URL
-    log.info("analysis worker ready (queue: %s %s)", settings.HUEY_BACKEND, queue)
     close_old_connections()
     try:
         recovered = jobs.recover_orphans()
@@ -48,3 +46,5 @@ def recover_jobs_at_startup() -> None:
         log.exception("worker start: could not recover interrupted analysis jobs (will retry every minute)")
     finally:
         close_old_connections()
+    queue = settings.HUEY_SQLITE_PATH if settings.HUEY_BACKEND == "sqlite" else settings.HUEY_REDIS_URL
+    log.info("analysis worker ready (queue: %s %s)", settings.HUEY_BACKEND, queue)

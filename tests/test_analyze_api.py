@@ -354,12 +354,15 @@ def test_another_machines_job_is_recovered_only_once_stale(db, still, settings):
 
 
 def test_a_queued_job_that_lost_its_message_is_queued_again_once(db, still):
-    lost = new_job(still)  # a row with no message (say the queue file was deleted)
-    waiting = new_job(still)
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    lost = new_job(still, created_at=an_hour_ago)  # a row with no message (say the queue file was deleted)
+    waiting = new_job(still, created_at=an_hour_ago)
     analyze_job(waiting.pk)
+    just_created = new_job(still)  # its message may be on its way: the API queues it right after the row
     assert jobs.recover_orphans() == [lost.pk]
     assert sorted(queued_pks()) == sorted([waiting.pk, lost.pk])
     assert jobs.recover_orphans() == []  # nothing is queued twice
+    assert AnalysisJob.objects.get(pk=just_created.pk).status == "queued"
 
 
 def test_finished_jobs_are_never_touched(db, still):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import time
 
@@ -149,15 +150,31 @@ def test_a_job_running_when_its_worker_is_killed_runs_again_after_restart(server
     assert "Interrupted: worker process" in worker.log() and "queued again" in worker.log()
 
 
-def test_sigterm_lets_the_running_job_finish_first(server, worker):
+def test_sigint_lets_the_running_job_finish_first(server, worker):
     Image.new("L", (64, 48), 128).save(server.uploads / "slow.jpg")
     worker.start(hold_sec=2)
     job_id = analyze(server, "slow.jpg")
     poll_job(server, job_id, until={"running"}, timeout=15)
 
-    assert worker.stop(timeout=25) == 0
+    assert worker.stop(timeout=25, sig=signal.SIGINT) == 0  # systemd's KillSignal for the worker
     job = server.get(f"/api/analyze/{job_id}").json()
     assert job["status"] == "done" and job["attempts"] == 1
+
+
+def test_sigterm_stops_at_once_and_the_next_start_finishes_the_job(server, worker):
+    Image.new("L", (64, 48), 128).save(server.uploads / "slow.jpg")
+    worker.start(hold_sec=30)
+    job_id = analyze(server, "slow.jpg")
+    poll_job(server, job_id, until={"running"}, timeout=15)
+
+    started = time.monotonic()
+    worker.stop(timeout=25, sig=signal.SIGTERM)
+    assert time.monotonic() - started < 10  # it did not wait for the 30 s analysis
+    assert server.get(f"/api/analyze/{job_id}").json()["status"] == "running"
+
+    worker.start()
+    job = poll_job(server, job_id)
+    assert job["status"] == "done" and job["attempts"] == 2
 
 
 def test_a_transient_failure_is_retried_after_a_delay(server, worker):

@@ -67,10 +67,11 @@ class HueyWorker:
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
 
-    def stop(self, timeout: float = 30) -> int | None:
+    def stop(self, timeout: float = 30, sig: signal.Signals = signal.SIGINT) -> int | None:
+        """SIGINT is huey's graceful stop (the systemd unit's KillSignal); SIGTERM its immediate one."""
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
+        self.proc.send_signal(sig)
         try:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -3,7 +3,9 @@
 In production each runs as its own systemd service (`gunicorn -c deploy/gunicorn.conf.py` and
 `manage.py run_huey`). For one command on a development machine, this one starts both and owns them:
 
-- Ctrl-C (SIGINT), SIGTERM and SIGHUP are passed on to both; a second one kills them.
+- Ctrl-C (SIGINT), SIGTERM and SIGHUP stop both: gunicorn gets SIGINT for Ctrl-C (its quick stop) and
+  SIGTERM otherwise (its graceful stop); the worker always gets SIGINT, huey's graceful stop, which lets a
+  running analysis finish. A second signal kills them.
 - If either exits, the other is stopped too, and serve exits with the first one's status.
 - They get a parent-death signal, so even a `kill -9` of serve (or of the `make` that started it) stops them.
 
@@ -67,19 +69,17 @@ class Command(BaseCommand):
 
     def _supervise(self, children: dict[str, subprocess.Popen]) -> int:
         exit_code: int | None = None
-        forwarded = 0
+        handled = 0
         while True:
-            while forwarded < len(self._received):
-                signum = self._received[forwarded]
-                forwarded += 1
-                if forwarded == 1:
+            while handled < len(self._received):
+                signum = self._received[handled]
+                handled += 1
+                if handled == 1:
                     self.stderr.write(f"serve: {signal.Signals(signum).name}: stopping web and worker")
-                    # Ctrl-C: gunicorn's quick stop. Otherwise SIGTERM, a graceful stop (to gunicorn, SIGHUP
-                    # would mean "reload").
-                    self._signal_all(children, signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
+                    self._stop(children, quick=signum == signal.SIGINT)
                 else:
                     self.stderr.write("serve: second signal: killing web and worker")
-                    self._signal_all(children, signal.SIGKILL)
+                    self._stop(children, kill=True)
                 exit_code = 128 + signum if exit_code is None else exit_code
             running = {name: proc for name, proc in children.items() if proc.poll() is None}
             if not running:
@@ -88,12 +88,15 @@ class Command(BaseCommand):
                 gone = next(name for name in children if name not in running)
                 status = children[gone].returncode
                 exit_code = 128 - status if status < 0 else status or 1  # a service that stops is a failure
-                self.stderr.write(f"serve: {gone} exited with status {children[gone].returncode}: stopping the rest")
-                self._signal_all(running, signal.SIGTERM)
+                self.stderr.write(f"serve: {gone} exited with status {status}: stopping the rest")
+                self._stop(running)
             time.sleep(POLL_SEC)
 
     @staticmethod
-    def _signal_all(children: dict[str, subprocess.Popen], signum: int) -> None:
-        for proc in children.values():
+    def _stop(children: dict[str, subprocess.Popen], *, quick: bool = False, kill: bool = False) -> None:
+        # gunicorn: SIGINT is its quick stop, SIGTERM its graceful one (SIGHUP would mean "reload").
+        # huey: SIGINT is its graceful stop, letting a running analysis finish (SIGTERM would drop it).
+        signals = {"web": signal.SIGINT if quick else signal.SIGTERM, "worker": signal.SIGINT}
+        for name, proc in children.items():
             if proc.poll() is None:
-                proc.send_signal(signum)
+                proc.send_signal(signal.SIGKILL if kill else signals[name])
