@@ -12,7 +12,7 @@
 #   /var/lib/camsite/db           the SQLite database (camsite only)
 #   /var/lib/camsite/uploads      the captures (readable by nginx)
 #   /run/camsite                  the camera lock (made at boot by /etc/tmpfiles.d/camsite.conf)
-#   camsite-web.service           gunicorn on 127.0.0.1:3000; camsite-worker.service (the job worker)
+#   camsite-web.service           gunicorn on 127.0.0.1:3000; camsite-worker.service (the analysis worker)
 #   /etc/nginx/sites-available/camsite    nginx on port 80 in front of gunicorn
 #   /usr/local/bin/camsite-manage         manage.py as camsite, with the service's settings
 #
