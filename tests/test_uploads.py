@@ -82,9 +82,10 @@ def test_a_symlink_inside_the_upload_dir_is_served(client, files):
     assert body(client.get("/uploads/alias.mp4")) == BODY
 
 
-def test_the_body_streams_from_the_open_file_at_the_range_offset(rf, files):
+def test_the_body_streams_from_the_open_file_at_the_range_offset(rf, files, db):
     # The WSGI server gets the open file (FileResponse.file_to_stream), positioned at the range's first byte:
     # gunicorn then sends Content-Length bytes from there with sendfile(), never reading them into Python.
+    # (`db`: closing a response sends request_finished, which checks the database connection.)
     response = serve_upload(rf.get("/uploads/video.mp4", headers={"Range": "bytes=100-199"}), "video.mp4")
     fd = response.file_to_stream.fileno()
     assert os.lseek(fd, 0, os.SEEK_CUR) == 100
@@ -268,7 +269,7 @@ def test_if_match_with_a_stale_etag_gets_412(client, files):
     assert client.get("/uploads/video.mp4", headers={"If-Match": '"stale"'}).status_code == 412
 
 
-def test_serve_file_takes_an_explicit_type_and_cache_policy(rf, files):
+def test_serve_file_takes_an_explicit_type_and_cache_policy(rf, files, db):
     response = serve_file(rf.get("/x"), files / "a.jpg", content_type="image/png", cache_control="private")
     assert response["Content-Type"] == "image/png"
     assert response["Cache-Control"] == "private"

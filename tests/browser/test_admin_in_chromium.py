@@ -91,7 +91,9 @@ def screenshot(page: Page, name: str) -> None:
 def wait_for_images(page: Page, selector: str) -> list[dict]:
     """Wait until every image matching `selector` has loaded; return their natural sizes."""
     page.wait_for_function(
-        "sel => [...document.querySelectorAll(sel)].every(img => img.complete && img.naturalWidth > 0)", arg=selector
+        "sel => { const imgs = [...document.querySelectorAll(sel)];"
+        " return imgs.length > 0 && imgs.every(img => img.complete && img.naturalWidth > 0); }",
+        arg=selector,
     )
     return page.eval_on_selector_all(
         selector, "imgs => imgs.map(img => ({src: img.src, width: img.naturalWidth, height: img.naturalHeight}))"
@@ -120,6 +122,7 @@ def test_an_mp4_plays_and_seeks(page, server):
     page.on("request", lambda request: ranges.append(request.headers.get("range")) if filename in request.url else 0)
     page.goto("/admin/capture/capture/")
     page.locator("tr", has_text=filename).locator("td.field-thumbnail a").click()
+    page.wait_for_url("**/change/")
     video = page.locator("video.capture-preview")
     video.wait_for()
     page.wait_for_function("v => v.readyState >= 1", arg=video.element_handle())  # metadata
@@ -171,6 +174,7 @@ def test_a_raw_h264_shows_its_poster_frame_and_a_download_link(page, server):
     filename = server.captures["h264"]
     page.goto("/admin/capture/capture/")
     page.locator("tr", has_text=filename).locator("td.field-thumbnail a").click()
+    page.wait_for_url("**/change/")
     [poster] = wait_for_images(page, "img.capture-preview")
     assert (poster["width"], poster["height"]) == (640, 360)
     assert page.locator("video").count() == 0
