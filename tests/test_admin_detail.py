@@ -8,6 +8,7 @@ import shlex
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from capture.models import Capture
 from tests.captures import make_row, take
@@ -84,13 +85,15 @@ def test_every_stored_field_is_shown_read_only(admin_client):
     for field, value in shown.items():
         assert readonly_value(page, field) == value, field
     for field in ("requested_at", "started_at", "finished_at"):
-        assert str(getattr(capture, field).year) in readonly_value(page, field)
+        exact = f"{timezone.localtime(getattr(capture, field)):%Y-%m-%d %H:%M:%S.%f}"[:-3]
+        assert readonly_value(page, f"{field}_ms") == exact
     command = capture.commands[0]
     commands = readonly_value(page, "commands_run")
     assert f"<code>{shlex.join(command['argv'])}</code>" in commands
     assert f"exit code <strong>{command['exitCode']}</strong> · {command['ms']} ms" in commands
     # Every model field has its row (status, commands and source through a richer display).
     shown_as = {"status": "status_badge", "commands": "commands_run", "source": "source_name"}
+    shown_as |= {f"{name}_at": f"{name}_at_ms" for name in ("requested", "started", "finished")}
     for field in Capture._meta.fields:
         if field.name != "id":
             readonly_value(page, shown_as.get(field.name, field.name))
