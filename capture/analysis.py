@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
-import numpy as np
-from PIL import ExifTags, Image, TiffImagePlugin, UnidentifiedImageError
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+# numpy, Pillow and PyAV are imported by the functions that use them, on first use: a web worker or an
+# idle analysis worker never loads them (tens of MB each process, which counts on a Pi).
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg")
 VIDEO_SUFFIXES = (".mp4", ".h264")
@@ -58,6 +62,9 @@ def analyze_file(path: Path, *, fps_hint: float | None = None) -> dict:
 
 
 def analyze_jpeg(path: Path) -> dict:
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with Image.open(path) as image:
             if image.format != "JPEG":
@@ -88,6 +95,8 @@ def analyze_jpeg(path: Path) -> dict:
 
 
 def analyze_video(path: Path, *, fps_hint: float | None = None) -> dict:
+    import av
+
     # Pass 1: demux only (no decoding): frame count, keyframes, stream bytes.
     with _open_video(path) as container:
         stream = container.streams.video[0]
@@ -164,6 +173,8 @@ def laplacian_variance(gray: np.ndarray) -> float:
 
 def motion_score(frames: list[np.ndarray]) -> float | None:
     """The mean absolute difference (0-255) between consecutive sampled frames; None with fewer than two."""
+    import numpy as np
+
     if len(frames) < 2:
         return None
     diffs = [float(np.abs(b - a).mean()) for a, b in zip(frames, frames[1:], strict=False)]
@@ -172,6 +183,8 @@ def motion_score(frames: list[np.ndarray]) -> float | None:
 
 def exif_fields(image: Image.Image) -> dict:
     """EXIF tags by name (the main IFD, the Exif IFD and GPS), as JSON values; binary blobs are left out."""
+    from PIL import ExifTags
+
     exif = image.getexif()
     fields: dict[str, object] = {}
     sources = [(exif, ExifTags.TAGS)]
@@ -192,6 +205,8 @@ def exif_fields(image: Image.Image) -> dict:
 
 
 def _json_value(value):
+    from PIL import TiffImagePlugin
+
     if isinstance(value, TiffImagePlugin.IFDRational):
         return None if value.denominator == 0 else round(float(value), 6)
     if isinstance(value, bytes):
@@ -212,6 +227,8 @@ def _json_value(value):
 
 
 def _open_video(path: Path):
+    import av
+
     try:
         container = av.open(str(path))
     except FileNotFoundError:
@@ -291,6 +308,8 @@ def _sample_frames(path: Path, keyframes: list[int], frames: int, fps: float) ->
 
 
 def _decode(stream, packet):
+    import av
+
     try:
         return stream.decode(packet)
     except av.error.InvalidDataError:
@@ -298,6 +317,8 @@ def _decode(stream, packet):
 
 
 def _gray(frame, size: tuple[int, int]) -> np.ndarray:
+    import numpy as np
+
     width, height = size
     return frame.reformat(width=width, height=height, format="gray").to_ndarray().astype(np.float32)
 
