@@ -1,0 +1,104 @@
+"""Run the web server and the analysis worker together, the way `make run` starts them (stdlib only).
+
+`manage.py serve` execs this module, so the process that watches the two services holds no Django in
+memory. In production each service is its own systemd unit (`gunicorn -c deploy/gunicorn.conf.py` and
+`manage.py run_huey`).
+
+- Ctrl-C (SIGINT), SIGTERM and SIGHUP are passed on to both; a second one kills them.
+- If either exits, the other is stopped too, and we exit with the first one's status.
+- They get a parent-death signal, so even a `kill -9` of this process (or of the `make` that started it)
+  stops them.
+
+These are long-running services, not commands run to completion, so they don't go through
+capture.lib.runner.run_command (which waits for its command with a timeout).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+POLL_SEC = 0.2
+
+
+def _terminate_with_parent() -> None:
+    # Also runs in each child between fork and exec: the kernel sends SIGTERM when its parent dies.
+    if _libc is not None:
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main() -> int:
+    _terminate_with_parent()  # started by `make run`: go when make goes
+    received: list[int] = []
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, lambda signum, frame: received.append(signum))
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    commands = {
+        "web": [gunicorn, "-c", str(BASE_DIR / "deploy" / "gunicorn.conf.py")],
+        "worker": [sys.executable, str(BASE_DIR / "manage.py"), "run_huey"],
+    }
+    children: dict[str, subprocess.Popen] = {}
+    try:
+        for name, argv in commands.items():
+            # Own process groups: signals reach them from us only, once each.
+            children[name] = subprocess.Popen(
+                argv, cwd=BASE_DIR, start_new_session=True, preexec_fn=_terminate_with_parent
+            )
+            _log(f"serve: started {name} (pid {children[name].pid}): {' '.join(argv)}")
+        return _supervise(children, received)
+    finally:
+        for proc in children.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def _supervise(children: dict[str, subprocess.Popen], received: list[int]) -> int:
+    exit_code: int | None = None
+    handled = 0
+    while True:
+        while handled < len(received):
+            signum = received[handled]
+            handled += 1
+            if handled == 1:
+                _log(f"serve: {signal.Signals(signum).name}: stopping web and worker")
+                _stop(children, quick=signum == signal.SIGINT)
+            else:
+                _log("serve: second signal: killing web and worker")
+                _stop(children, kill=True)
+            exit_code = 128 + signum if exit_code is None else exit_code
+        running = {name: proc for name, proc in children.items() if proc.poll() is None}
+        if not running:
+            return exit_code if exit_code is not None else 0
+        if exit_code is None and len(running) < len(children):
+            gone = next(name for name in children if name not in running)
+            status = children[gone].returncode
+            exit_code = 128 - status if status < 0 else status or 1  # a service that stops is a failure
+            _log(f"serve: {gone} exited with status {status}: stopping the rest")
+            _stop(running)
+        time.sleep(POLL_SEC)
+
+
+def _stop(children: dict[str, subprocess.Popen], *, quick: bool = False, kill: bool = False) -> None:
+    # gunicorn: SIGINT is its quick stop, SIGTERM its graceful one (SIGHUP would mean "reload").
+    # huey: SIGINT is its graceful stop, letting a running analysis finish (SIGTERM would drop it).
+    signals = {"web": signal.SIGINT if quick else signal.SIGTERM, "worker": signal.SIGINT}
+    for name, proc in children.items():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL if kill else signals[name])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
