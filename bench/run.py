@@ -111,7 +111,11 @@ class Bench:
         self.log = (self.tmp / "server.log").open("wb")
         self.proc = subprocess.Popen([*manage, "serve"], cwd=ROOT, env=self.env, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-        wait_for_http(f"{self.url}/api/camera/status", timeout=60)
+        try:
+            wait_for_http(f"{self.url}/api/camera/status", timeout=60)
+        except BaseException:
+            self.stop()
+            raise
         time.sleep(2)  # let the worker finish booting before measuring memory
 
     def stop(self) -> None:
@@ -306,7 +310,7 @@ def verdicts(figures: dict) -> dict:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="camsite-bench-") as tmp:
-        os.chmod(tmp, 0o755)  # nginx's workers drop root and must reach the uploads
+        os.chmod(tmp, 0o755)  # noqa: S103 - nginx's workers drop root and must read the uploads
         bench = Bench(Path(tmp))
         bench.start()
         try:

@@ -54,7 +54,11 @@ class GunicornServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        wait_for_http(f"{self.url}/api/camera/status")
+        try:
+            wait_for_http(f"{self.url}/api/camera/status")
+        except BaseException:
+            self.stop()  # a server that never answered must not outlive the test
+            raise
         return self
 
     def stop(self) -> None:
