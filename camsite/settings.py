@@ -218,6 +218,10 @@ SPECTACULAR_SETTINGS = {
         "AnalysisJobStatusEnum": "capture.models.AnalysisJob.Status",
         "CaptureFormatEnum": "capture.models.Capture.Format",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "capture.api.schema.document_server_limits",
+    ],
 }
 
 LOG_LEVEL = env_choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
