@@ -63,6 +63,9 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(server, tmp_path):
     record("bad_input", "schemathesis_5xx", sum(code >= 500 for code in statuses))
     assert statuses, "schemathesis sent no request"
     assert not [code for code in statuses if code >= 500]
+    # Thousands of authorised requests, and the token never reached the log.
+    assert "POST /api/camera/capture" in server.log()
+    assert TOKEN not in server.log()
 
 
 def _response_statuses(report: Path) -> list[int]:
