@@ -7,6 +7,9 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+# A capture or its analyze forward failed: what the status endpoint reports as lastError.
+HAS_ERROR = ~models.Q(error="") | ~models.Q(analyze_error="")
+
 
 class Capture(models.Model):
     """One row for every capture that reached the camera, whatever its outcome."""
@@ -62,7 +65,12 @@ class Capture(models.Model):
 
     class Meta:
         ordering = ["-requested_at", "-id"]
-        indexes = [models.Index(fields=["-requested_at", "-id"], name="capture_newest_first")]
+        indexes = [
+            models.Index(fields=["-requested_at", "-id"], name="capture_newest_first"),
+            # The status endpoint's two lookups (last success, last error) stay index-only as history grows.
+            models.Index(fields=["status", "-finished_at"], name="capture_last_by_status"),
+            models.Index(fields=["-id"], condition=HAS_ERROR, name="capture_with_error"),
+        ]
 
     def __str__(self) -> str:
         return self.filename or f"capture #{self.pk} ({self.status})"

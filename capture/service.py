@@ -17,7 +17,6 @@ from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
 from capture.backends import CameraBackend, CaptureRequest, Detection, get_backend
@@ -26,7 +25,7 @@ from capture.errors import AnalyzeFailed, CaptureError, CaptureFailed, CaptureTi
 from capture.filenames import default_filename, publish
 from capture.lib import http
 from capture.lib.runner import CommandError, CommandFailed, CommandTimeout, run_command
-from capture.models import Capture
+from capture.models import HAS_ERROR, Capture
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +152,7 @@ def camera_status(camera: int = 0, detection: Detection | None = None) -> dict:
         .values_list("finished_at", flat=True).first()
     )  # fmt: skip
     last_error = (
-        Capture.objects.filter(~Q(error="") | ~Q(analyze_error=""))
+        Capture.objects.filter(HAS_ERROR)
         .order_by("-id").values("error", "analyze_error", "finished_at").first()
     )  # fmt: skip
     return {
