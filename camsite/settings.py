@@ -21,7 +21,7 @@ if not SECRET_KEY:
         # Production secrets have no default: refuse to start rather than sign sessions with a known key.
         raise ImproperlyConfigured(
             "DJANGO_SECRET_KEY must be set (or DJANGO_DEBUG=true for development). "
-            "`make run` writes a random one to .env for you."
+            "`make run` writes a random one to .secret_key for you."
         )
     SECRET_KEY = "insecure-development-key-only-used-with-DJANGO_DEBUG"  # noqa: S105
 
