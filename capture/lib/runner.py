@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import select
 import shlex
 import shutil
 import signal
@@ -137,7 +138,7 @@ def run_command(
             if on_start is not None:
                 on_start(proc.pid)
             try:
-                returncode = proc.wait(timeout=timeout)
+                returncode = wait_for_exit(proc, timeout)
             except subprocess.TimeoutExpired:
                 timed_out = True
                 log.warning("timeout after %.1f s, stopping %s (pid %d)", timeout, argv[0], proc.pid)
@@ -172,10 +173,28 @@ def stop_process_group(proc: subprocess.Popen, stop_signals: Sequence[signal.Sig
     for sig in stop_signals:
         _signal_group(proc.pid, sig)
         try:
-            return proc.wait(timeout=kill_grace)
+            return wait_for_exit(proc, kill_grace)
         except subprocess.TimeoutExpired:
             continue
     _signal_group(proc.pid, signal.SIGKILL)
+    return proc.wait()
+
+
+def wait_for_exit(proc: subprocess.Popen, timeout: float) -> int:
+    """proc.wait(timeout), woken the moment the process exits.
+
+    Popen.wait(timeout) polls with sleeps of up to 50 ms, which every capture would pay on top of the
+    camera's own time; a pidfd becomes readable exactly when the process exits (Linux 5.3+)."""
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        return proc.wait(timeout=timeout)
+    try:
+        ready, _, _ = select.select([pidfd], [], [], timeout)
+    finally:
+        os.close(pidfd)
+    if not ready:
+        raise subprocess.TimeoutExpired(proc.args, timeout)
     return proc.wait()
 
 
