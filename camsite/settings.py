@@ -85,6 +85,8 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": Path(env_str("DATABASE_PATH", str(BASE_DIR / "db.sqlite3"))),
+        # Keep each thread's connection: reopening SQLite and re-running the PRAGMAs cost more than the query.
+        "CONN_MAX_AGE": None,
         "OPTIONS": {
             # WAL lets readers run beside the one writer; IMMEDIATE transactions plus a busy timeout make
             # writers queue instead of failing with "database is locked" across gunicorn workers.
