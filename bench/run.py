@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.net import free_port, wait_for_http  # noqa: E402
 from tests.standins import install_standins  # noqa: E402
 
 TARGETS = {
@@ -45,23 +45,6 @@ TARGETS = {
     "uploads_vs_nginx_ratio": (">=", 0.8),
     "memory_idle_mb": ("<=", 100),
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url, timeout=5)
-            return
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise SystemExit(f"{url} did not answer within {timeout} s")
 
 
 class KeepAliveClient:

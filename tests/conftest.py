@@ -2,17 +2,16 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 from rest_framework.test import APIClient
 
 from capture.backends import _build_backend
+from tests.net import free_port, wait_for_http  # noqa: F401 - re-exported for the tests
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,25 +84,6 @@ def probe(path: Path) -> dict:
             "duration": duration,
             "frames": frames,
         }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_http(url: str, timeout: float = 20) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url, timeout=5)
-            return
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
 def processes_matching(text: str) -> list[str]:
