@@ -52,6 +52,17 @@ def post_json(api):
 
 
 @pytest.fixture
+def analyzer(settings):
+    """A stub analyzer on 127.0.0.1 that ANALYZE_URL points at; tests choose its answers."""
+    from tests.stub_analyzer import Analyzer
+
+    server = Analyzer()
+    settings.ANALYZE_URL = server.url
+    yield server
+    server.close()
+
+
+@pytest.fixture
 def standins(settings, tmp_path, monkeypatch) -> Path:
     """Put the stand-in rpicam apps first on PATH and select the real rpicam backend.
 

@@ -23,7 +23,6 @@ from capture.models import Capture
 from tests.cli import run_manage
 from tests.conftest import ROOT, capture_processes, wait_for_detection
 from tests.test_camera_lock import hold_in_other_process
-from tests.test_capture_and_analyze import Analyzer
 
 SMALL = ["--width", "64", "--height", "64", "--duration", "0.2"]
 # The API body that SMALL + --filename same asks for.
@@ -33,14 +32,6 @@ SAME = {"width": 64, "height": 64, "durationSec": 0.2, "filename": "same"}
 @pytest.fixture
 def manage(db, capsys):
     return lambda *args: run_manage(capsys, *args)
-
-
-@pytest.fixture
-def analyzer(settings):
-    server = Analyzer()
-    settings.ANALYZE_URL = server.url
-    yield server
-    server.close()
 
 
 def test_it_prints_one_line_with_the_file_its_size_and_time(manage):
