@@ -92,7 +92,7 @@ def test_a_full_upload_dir_is_a_clear_error_and_the_next_capture_works(post_json
     again = post_json("/api/camera/capture", {"format": "jpg", "durationSec": 0.2, "width": 320, "height": 240})
     assert again.status_code == 200
     assert api.get(again.json()["url"]).status_code == 200
-    record("faults", "enospc_tmpfs", "clear 500, no partial file, next capture ok")
+    record("faults", "enospc_tmpfs_error", response.json()["error"])
 
 
 def test_a_read_only_upload_dir_is_refused_before_the_camera(post_json, small_tmpfs):
