@@ -49,7 +49,7 @@ test: lint $(VENV)/.dev
 
 # Performance figures as one JSON object (needs nginx for the /uploads comparison: apt-get install nginx).
 bench: $(VENV)/.dev
-	$(PY) bench/run.py
+	@$(PY) bench/run.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
