@@ -29,6 +29,13 @@ def test_a_failure_raises_with_the_error_line():
     assert caught.value.result.returncode == 255
 
 
+def test_a_python_script_is_named_by_its_file(tmp_path):
+    script = tmp_path / "simcam.py"
+    script.write_text("import sys; sys.exit(3)")
+    with pytest.raises(CommandFailed, match=r"^simcam.py failed: exit code 3$"):
+        run_command([sys.executable, str(script)], timeout=10)
+
+
 def test_a_missing_program_is_a_failure_not_a_crash():
     with pytest.raises(CommandFailed, match="could not start"):
         run_command(["/nonexistent/rpicam-still"], timeout=1)

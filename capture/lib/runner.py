@@ -161,10 +161,10 @@ def run_command(
         _clip(result.stderr),
     )
     if timed_out:
-        raise CommandTimeout(f"{os.path.basename(argv[0])} timed out after {timeout:.1f} s", result)
+        raise CommandTimeout(f"{_program_name(argv)} timed out after {timeout:.1f} s", result)
     if returncode != 0:
         detail = result.last_error_line or f"exit code {returncode}"
-        raise CommandFailed(f"{os.path.basename(argv[0])} failed: {detail}", result)
+        raise CommandFailed(f"{_program_name(argv)} failed: {detail}", result)
     return result
 
 
@@ -203,6 +203,14 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass  # the group is already gone
+
+
+def _program_name(argv: list[str]) -> str:
+    """What to call the command in messages: the script, when the program is a Python interpreter."""
+    name = os.path.basename(argv[0])
+    if name.startswith("python") and len(argv) > 1 and not argv[1].startswith("-"):
+        return os.path.basename(argv[1])
+    return name
 
 
 def _tail(stream: IO[bytes]) -> str:
