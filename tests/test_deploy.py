@@ -160,18 +160,23 @@ def test_the_nginx_site_proxies_the_app_and_serves_files_itself():
 
 
 def test_nginx_accepts_the_site(tmp_path):
+    result = nginx_test(tmp_path, include=DEPLOY / "nginx" / "camsite.conf")
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
+
+
+def nginx_test(prefix: Path, include: Path | str) -> subprocess.CompletedProcess:
+    """`nginx -t` on a main config under `prefix` that includes the site; skips where nginx is missing."""
     nginx = shutil.which("nginx", path=SBIN_PATH)
     if nginx is None:
         pytest.skip("nginx is not installed (CI installs it: .ci/run)")
-    conf = write_nginx_conf(tmp_path, include=DEPLOY / "nginx" / "camsite.conf")
-    result = subprocess.run(
-        [nginx, "-t", "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "error.log")],
+    conf = write_nginx_conf(prefix, include=include)
+    return subprocess.run(
+        [nginx, "-t", "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")],
         capture_output=True,
         text=True,
         timeout=30,
     )
-    assert result.returncode == 0, result.stderr
-    assert "test is successful" in result.stderr
 
 
 def write_nginx_conf(prefix: Path, include: Path | str) -> Path:

@@ -23,7 +23,7 @@ import requests
 
 from tests.conftest import ROOT, free_port, wait_for_http
 from tests.standins import install_standins
-from tests.test_deploy import SBIN_PATH, write_nginx_conf
+from tests.test_deploy import SBIN_PATH, nginx_test, write_nginx_conf
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -221,16 +221,7 @@ def test_the_installed_units_pass_systemd_analyze_verify(installed):
 
 
 def test_nginx_accepts_the_installed_site(installed, tmp_path):
-    nginx = shutil.which("nginx", path=SBIN_PATH)
-    if nginx is None:
-        pytest.skip("nginx is not installed (CI installs it: .ci/run)")
-    conf = write_nginx_conf(tmp_path, include=installed.site)
-    result = subprocess.run(
-        [nginx, "-t", "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "error.log")],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = nginx_test(tmp_path, include=installed.site)
     assert result.returncode == 0, result.stderr
 
 
