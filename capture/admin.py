@@ -24,11 +24,11 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from capture import jobs
+from capture.camera.service import CaptureService
 from capture.errors import CameraBusy, CaptureError
 from capture.files import delete_capture_files
 from capture.forms import TakeCaptureForm
 from capture.models import AnalysisJob, Capture
-from capture.service import CaptureService
 from capture.summary import capture_summary
 from capture.thumbnails import SIZES, ensure_thumbnail
 from capture.uploads import serve_file

@@ -6,7 +6,7 @@ from django import forms
 from django.conf import settings
 
 from capture.api.serializers import CaptureParamsSerializer
-from capture.backends import CaptureRequest
+from capture.camera.backends import CaptureRequest
 from capture.models import Capture
 
 # Form field -> the API's name for it.

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from capture.backends import CaptureRequest
+from capture.camera.backends import CaptureRequest
+from capture.camera.service import CaptureService
 from capture.models import Capture
-from capture.service import CaptureService
 
 
 def make_row(**fields) -> Capture:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
-from capture.backends import _build_backend
+from capture.camera.backends import _build_backend
 from tests.net import free_port, wait_for_http  # noqa: F401 - re-exported for the tests
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from django.conf import settings
 
-from capture.camera_lock import CameraLock
+from capture.camera.lock import CameraLock
 
 
 class _QuietServer(ThreadingHTTPServer):

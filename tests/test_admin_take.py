@@ -6,9 +6,9 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission, User
 
-from capture import service
 from capture.api.serializers import CaptureParamsSerializer
-from capture.camera_lock import CameraLock
+from capture.camera import service
+from capture.camera.lock import CameraLock
 from capture.forms import API_NAMES
 from capture.models import Capture
 

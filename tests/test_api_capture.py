@@ -7,7 +7,7 @@ import re
 import pytest
 from django.conf import settings
 
-from capture.camera_lock import CameraLock
+from capture.camera.lock import CameraLock
 from capture.models import Capture
 from tests.conftest import probe
 

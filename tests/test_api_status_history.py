@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 
-from capture.camera_lock import CameraLock
+from capture.camera.lock import CameraLock
 from capture.models import Capture
 
 STATUS = "/api/camera/status"

@@ -10,14 +10,14 @@ import time
 
 import pytest
 
-from capture.camera_lock import CameraLock
+from capture.camera.lock import CameraLock
 from capture.errors import CameraBusy
 from tests.conftest import python_subprocess
 
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from capture.camera_lock import CameraLock
+from capture.camera.lock import CameraLock
 lease = CameraLock(Path(sys.argv[1])).acquire(ttl_sec=float(sys.argv[2]))
 print("held", flush=True)
 time.sleep(60)

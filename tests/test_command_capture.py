@@ -17,7 +17,7 @@ import time
 import pytest
 from django.conf import settings
 
-from capture.camera_lock import CameraLock
+from capture.camera.lock import CameraLock
 from capture.management.commands.capture import Progress
 from capture.models import Capture
 from tests.cli import run_manage

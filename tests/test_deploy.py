@@ -16,8 +16,8 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from capture.backends import CaptureRequest, get_backend
-from capture.service import CaptureService
+from capture.camera.backends import CaptureRequest, get_backend
+from capture.camera.service import CaptureService
 from tests.conftest import ROOT
 
 DEPLOY = ROOT / "deploy"

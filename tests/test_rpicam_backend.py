@@ -7,8 +7,8 @@ import time
 import pytest
 from django.conf import settings
 
-from capture.backends.rpicam import parse_list_cameras
-from capture.camera_lock import CameraLock
+from capture.camera.backends.rpicam import parse_list_cameras
+from capture.camera.lock import CameraLock
 from capture.models import Capture
 from tests.conftest import capture_processes, probe, wait_for_detection
 from tests.standins import install_standins

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from rest_framework import serializers
 
-from capture.backends import CaptureRequest
+from capture.camera.backends import CaptureRequest
 from capture.filenames import BadFilename, sanitize_filename
 from capture.models import Capture
 

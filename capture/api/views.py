@@ -12,8 +12,8 @@ from rest_framework.response import Response
 
 from capture.api.analyze import CaptureDetailSerializer
 from capture.api.serializers import CaptureParamsSerializer, CaptureSerializer
+from capture.camera.service import CaptureService, camera_status
 from capture.models import Capture
-from capture.service import CaptureService, camera_status
 
 _ERROR = inline_serializer("Error", {"ok": serializers.BooleanField(), "error": serializers.CharField()})
 _CAPTURE_ERRORS = {code: _ERROR for code in (400, 401, 409, 413, 415, 500, 504)}

@@ -9,10 +9,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from capture.backends import get_backend
-from capture.camera_lock import CameraLock
+from capture.camera.backends import get_backend
+from capture.camera.lock import CameraLock
+from capture.camera.service import camera_status
 from capture.management.console import api_json, server_logs_only_when_verbose
-from capture.service import camera_status
 
 
 class Command(BaseCommand):

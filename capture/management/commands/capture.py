@@ -19,10 +19,10 @@ from rest_framework.exceptions import APIException, ValidationError
 
 from capture.api.errors import exception_handler
 from capture.api.serializers import CaptureParamsSerializer
+from capture.camera.service import CaptureService
 from capture.errors import CameraBusy, CaptureInterrupted, CaptureTimeout
 from capture.management.console import api_json, server_logs_only_when_verbose
 from capture.models import Capture
-from capture.service import CaptureService
 
 EXIT_INVALID = 2
 EXIT_BUSY = 3

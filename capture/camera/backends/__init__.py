@@ -9,9 +9,9 @@ import shutil
 
 from django.conf import settings
 
-from capture.backends.base import CameraBackend, CameraSession, CaptureRequest, Detection
-from capture.backends.rpicam import RpicamBackend
-from capture.backends.simulated import SimulatedBackend
+from capture.camera.backends.base import CameraBackend, CameraSession, CaptureRequest, Detection
+from capture.camera.backends.rpicam import RpicamBackend
+from capture.camera.backends.simulated import SimulatedBackend
 
 __all__ = ["CameraBackend", "CameraSession", "CaptureRequest", "Detection", "get_backend"]
 

@@ -1,6 +1,6 @@
 """The embedded simulated camera, for machines without one.
 
-Each capture runs capture/backends/simcam.py as the camera process: it takes the requested wall time (so the
+Each capture runs capture/camera/backends/simcam.py as the camera process: it takes the requested wall time (so the
 lock, 409s and timeouts behave as on hardware), then has ffmpeg render a labelled test pattern at the
 requested size, fps and duration. Status reports backend "simulated" and no detected camera, so nobody
 mistakes it for a real one.
@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from capture.backends.base import CameraBackend, CameraSession, CaptureRequest, Detection
+from capture.camera.backends.base import CameraBackend, CameraSession, CaptureRequest, Detection
 from capture.lib.ffmpeg import find_ffmpeg
 
 SIMCAM = Path(__file__).with_name("simcam.py")

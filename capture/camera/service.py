@@ -19,8 +19,8 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from capture.backends import CameraBackend, CaptureRequest, Detection, get_backend
-from capture.camera_lock import CameraLease, CameraLock
+from capture.camera.backends import CameraBackend, CaptureRequest, Detection, get_backend
+from capture.camera.lock import CameraLease, CameraLock
 from capture.errors import AnalyzeFailed, CaptureError, CaptureFailed, CaptureTimeout
 from capture.filenames import default_filename, publish
 from capture.lib import http

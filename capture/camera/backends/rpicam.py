@@ -12,7 +12,7 @@ import signal
 import time
 from pathlib import Path
 
-from capture.backends.base import CameraBackend, CameraSession, CaptureRequest, Detection
+from capture.camera.backends.base import CameraBackend, CameraSession, CaptureRequest, Detection
 from capture.errors import CameraBusy, CaptureFailed
 from capture.lib.ffmpeg import find_ffmpeg, remux_to_mp4_argv
 from capture.lib.runner import CommandFailed, run_command
