@@ -111,7 +111,7 @@ def test_list_cameras_layout(standins: Standins) -> None:
         (("rpicam-vid", "-e", "png"), "unrecognised option '-e'"),
         (("rpicam-still", "--width", "abc"), "the argument ('abc') for option '--width' is invalid"),
         (("rpicam-still", "-n", "-o"), "the required argument for option '--output' is missing"),
-        (("rpicam-vid", "-t", "5x"), "Invalid time string provided"),
+        (("rpicam-vid", "-t", "x5"), "Invalid time string provided"),  # "5x" is accepted: see below
         (("rpicam-vid", "--codec", "h265"), "unrecognised codec h265"),
         (("rpicam-still", "-e", "gif"), "invalid encoding format gif"),
         (("rpicam-still", "--awb", "foo"), "Invalid AWB mode: foo"),
