@@ -503,3 +503,199 @@ def test_argv_log_time_is_when_the_run_started(standins: Standins) -> None:
     standins.run("rpicam-hello", "-t", "1500", "-n")
     (entry,) = argv_log(standins)
     assert before <= float(entry["t"]) <= before + 1.0  # logged at the start, not after the 1.5 s run  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------------
+# --metadata
+# --------------------------------------------------------------------------------------------------
+
+SMALL = ("-n", "-t", "10", "--width", "64", "--height", "48")
+
+
+def test_still_metadata_json_reports_the_requested_controls(standins: Standins) -> None:
+    args = ("--shutter", "10ms", "--gain", "2", "--awbgains", "1.5,2.25", "-o", "x.jpg", "--metadata", "m.json")
+    assert standins.run("rpicam-still", *SMALL, *args).returncode == 0
+    metadata = json.loads((standins.cwd / "m.json").read_text())
+    picked = {k: metadata[k] for k in ("ExposureTime", "AnalogueGain", "ColourGains")}
+    assert picked == {"ExposureTime": 10000, "AnalogueGain": 2.0, "ColourGains": [1.5, 2.25]}
+
+
+def test_still_metadata_json_has_the_pipeline_keys(standins: Standins) -> None:
+    res = standins.run("rpicam-still", *SMALL, "-o", "x.jpg", "--metadata", "-", "-v", "0")
+    types = {key: type(value).__name__ for key, value in json.loads(res.stdout).items()}
+    assert types == {
+        "SensorTimestamp": "int",
+        "ExposureTime": "int",
+        "FrameDuration": "int",
+        "AnalogueGain": "float",
+        "DigitalGain": "float",
+        "ColourGains": "list",
+        "ColourTemperature": "int",
+        "Lux": "float",
+        "FocusFoM": "int",
+        "LensPosition": "float",
+    }
+
+
+def test_metadata_has_no_lens_position_on_a_camera_without_autofocus(standins: Standins) -> None:
+    af = ("--autofocus-mode", "manual", "--lens-position", "2.5")  # accepted and ignored, as by rpicam-apps
+    res = standins.run(
+        "rpicam-still", *SMALL, *af, "-o", "x.jpg", "--metadata", "-", "-v", "0", env={"STANDIN_CAMERAS": "imx219"}
+    )
+    assert res.returncode == 0
+    assert "LensPosition" not in json.loads(res.stdout)
+
+
+def test_metadata_lens_position_on_imx708(standins: Standins) -> None:
+    res = standins.run("rpicam-still", *SMALL, "--lens-position", "2.5", "-o", "x.jpg", "--metadata", "-", "-v", "0")
+    assert json.loads(res.stdout)["LensPosition"] == 2.5
+
+
+def test_metadata_txt_is_key_value_lines(standins: Standins) -> None:
+    res = standins.run(
+        "rpicam-still", *SMALL, "--shutter", "2000", "-o", "x.jpg", "--metadata", "-", "--metadata-format", "TXT"
+    )
+    assert "\nExposureTime=2000\n" in "\n" + res.stdout
+    assert res.stdout.endswith("\n\n") and all("=" in line for line in res.stdout.splitlines()[:-1])
+
+
+def test_vid_metadata_is_one_object_for_the_last_frame(standins: Standins) -> None:
+    res = standins.run("rpicam-vid", "-n", "--frames", "3", "--framerate", "20", "--metadata", "m.json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads((standins.cwd / "m.json").read_text())["FrameDuration"] == 50000
+
+
+def test_unopenable_metadata_file_is_ignored_like_the_real_app(standins: Standins) -> None:
+    # rpicam-apps writes metadata through an unchecked std::ofstream: no error, no file, the capture is kept.
+    res = standins.run("rpicam-still", *SMALL, "-o", "x.jpg", "--metadata", "no/dir/m.json")
+    assert (res.returncode, (standins.cwd / "x.jpg").exists()) == (0, True)
+
+
+def test_bad_metadata_format_is_refused(standins: Standins) -> None:
+    res = standins.run("rpicam-still", "--metadata", "-", "--metadata-format", "xml")
+    assert (res.returncode, res.stderr.splitlines()[-1]) == (255, "ERROR: *** unrecognised metadata format xml ***")
+
+
+# --------------------------------------------------------------------------------------------------
+# Orientation
+# --------------------------------------------------------------------------------------------------
+
+W, H = 32, 16
+
+
+def rgb_still(standins: Standins, *args: str) -> list[bytes]:
+    """The rows of a raw RGB still."""
+    name = f"s{len(list(standins.cwd.glob('s*.rgb')))}.rgb"
+    res = standins.run(
+        "rpicam-still", "-n", "-t", "10", "--width", str(W), "--height", str(H), "-e", "rgb", "-o", name, *args
+    )
+    assert res.returncode == 0, res.stderr
+    data = (standins.cwd / name).read_bytes()
+    return [data[y * W * 3 : (y + 1) * W * 3] for y in range(H)]
+
+
+def mirror(row: bytes) -> bytes:
+    return b"".join(row[x * 3 : x * 3 + 3] for x in reversed(range(len(row) // 3)))
+
+
+@pytest.mark.parametrize(
+    ("args", "transform"),
+    [
+        (("--hflip",), lambda rows: [mirror(r) for r in rows]),
+        (("--vflip",), lambda rows: rows[::-1]),
+        (("--rotation", "180"), lambda rows: [mirror(r) for r in rows[::-1]]),
+        (("--hflip", "--vflip", "--rotation", "180"), lambda rows: rows),  # they cancel out
+    ],
+)
+def test_orientation_controls_transform_the_still(standins: Standins, args: tuple[str, ...], transform) -> None:  # type: ignore[no-untyped-def]
+    plain = rgb_still(standins)
+    assert plain != plain[::-1]  # the pattern is not symmetric, so a flip shows
+    assert rgb_still(standins, *args) == transform(plain)
+
+
+def test_vflip_flips_the_video(standins: Standins) -> None:
+    common = ("-n", "--frames", "1", "--codec", "yuv420", "--width", str(W), "--height", str(H))
+    standins.run("rpicam-vid", *common, "-o", "plain.yuv")
+    standins.run("rpicam-vid", *common, "--vflip", "-o", "flipped.yuv")
+    luma = [(standins.cwd / n).read_bytes()[: W * H] for n in ("plain.yuv", "flipped.yuv")]
+    rows = [[y[i * W : (i + 1) * W] for i in range(H)] for y in luma]
+    assert rows[1] == rows[0][::-1]
+
+
+@pytest.mark.parametrize(
+    ("rotation", "message"),
+    [("90", "transforms requiring transpose not supported"), ("45", "illegal rotation value")],
+)
+def test_unsupported_rotation_is_refused(standins: Standins, rotation: str, message: str) -> None:
+    res = standins.run("rpicam-still", "--rotation", rotation, "-o", "x.jpg")
+    assert (res.returncode, res.stderr.splitlines()[-1]) == (255, f"ERROR: *** {message} ***")
+
+
+# --------------------------------------------------------------------------------------------------
+# Value checks, -t, sizes
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--metering", "middle"), "Invalid metering mode: middle"),
+        (("--exposure", "night"), "Invalid exposure mode:night"),
+        (("--autofocus-mode", "macro"), "Invalid AfMode:macro"),
+        (("--autofocus-speed", "slow"), "Invalid afSpeed mode:slow"),
+        (("--awbgains", "1.5"), "Invalid AWB gains"),
+        (("--hdr", "on"), "Invalid HDR option provided: on"),
+        (("--lens-position", "far"), "Invalid lens position: far"),
+        (("--denoise", "strong"), "Invalid denoise mode strong"),
+        (("--ccm", "1,0,0"), "Invalid CCM - expect 9 comma-separated floating point numbers"),
+        (("--thumb", "big"), "bad thumbnail parameters big"),
+        (("--quality", "high"), "the argument ('high') for option '--quality' is invalid"),
+    ],
+)
+def test_bad_control_values_exit_255(standins: Standins, args: tuple[str, ...], message: str) -> None:
+    res = standins.run("rpicam-still", "-n", "-t", "10", "-o", "x.jpg", *args)
+    assert (res.returncode, res.stderr.splitlines()[-1]) == (255, f"ERROR: *** {message} ***")
+
+
+def test_af_range_error_quotes_the_exposure_value_like_the_real_app(standins: Standins) -> None:
+    res = standins.run("rpicam-still", "--exposure", "long", "--autofocus-range", "near")
+    assert res.stderr.splitlines()[-1] == "ERROR: *** Invalid AfRange mode:long ***"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--metering", "spot", "--exposure", "long", "--denoise", "cdn_hq", "--awb", "daylight"),
+        ("--autofocus-mode", "continuous", "--hdr", "--roi", "0.25,0.25,0.5,0.5", "--awbgains", "1.5,2"),
+        ("--roi", "garbage", "--quality", "150"),  # ignored / clamped by the real app, not refused
+    ],
+)
+def test_good_control_values_are_accepted(standins: Standins, args: tuple[str, ...]) -> None:
+    res = standins.run("rpicam-still", *SMALL, "-o", "x.jpg", *args)
+    assert res.returncode == 0, res.stderr
+
+
+def test_timeout_with_trailing_junk_is_accepted(standins: Standins) -> None:
+    res = standins.run("rpicam-vid", "-n", "-t", "5x")
+    assert (res.returncode, res.stderr.splitlines()[-1]) == (0, "Halting: reached timeout of 5 milliseconds.")
+
+
+@pytest.mark.parametrize(("app", "logged"), [("rpicam-vid", True), ("rpicam-hello", True), ("rpicam-still", False)])
+def test_halting_line_when_the_timeout_runs_out(standins: Standins, app: str, logged: bool) -> None:
+    res = standins.run(app, "-n", "-t", "100")
+    assert ("Halting: reached timeout of 100 milliseconds.\n" in res.stderr) == logged
+
+
+def test_halting_line_needs_verbose_1(standins: Standins) -> None:
+    res = standins.run("rpicam-vid", "-n", "-t", "100", "-v", "0")
+    assert "Halting" not in res.stderr
+
+
+def test_odd_still_size_is_rounded_down(standins: Standins) -> None:
+    assert (
+        standins.run("rpicam-still", "-n", "-t", "10", "--width", "641", "--height", "479", "-o", "odd.jpg").returncode
+        == 0
+    )
+    with av.open(str(standins.cwd / "odd.jpg")) as c:
+        ctx = c.streams.video[0].codec_context
+        assert (ctx.width, ctx.height) == (640, 478)
