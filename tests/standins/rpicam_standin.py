@@ -8,16 +8,44 @@ error, signal behaviour, and real media files rendered from ffmpeg's test patter
 The app is picked from the basename of argv[0] (rpicam-still, libcamera-vid, ...), or from $STANDIN_APP
 when the file is run directly. Environment knobs (all optional):
 
-  STANDIN_CAMERAS          comma list of sensor models (default "imx708"; "" or "none": no camera)
+  STANDIN_CAMERAS          comma list of camera models (default "imx708"; "" or "none": no camera). Known
+                           sensors: imx708 (the only one with autofocus), imx477, imx219, ov5647, imx296;
+                           another name without a space is a plain 1080p sensor; a name with a space (e.g.
+                           "HD Pro Webcam C920") is a USB webcam on libcamera's uvcvideo pipeline
   STANDIN_PLATFORM         pi5 (default) or pi4: camera ids and which h264 encoder path is emulated
-  STANDIN_STATE_DIR        sensor locks and runs.log (default /tmp/rpicam-standin)
+  STANDIN_STATE_DIR        sensor locks, runs.log and argv.log (default /tmp/rpicam-standin)
   STANDIN_STARTUP_SEC      sensor start-up delay before the -t phase (default 0.3)
   STANDIN_MODE_SWITCH_SEC  still mode-switch delay (default 0.25, scaled like STANDIN_STARTUP_SEC)
   STANDIN_FFMPEG           ffmpeg executable (default: ffmpeg on PATH, then imageio_ffmpeg's)
-  STANDIN_NO_LIBAV=1       emulate a build without libav
+  STANDIN_NO_LIBAV=1       emulate a build without libav (no libav/audio options, `--version` says libav:0)
   STANDIN_IGNORE_SIGTERM=1 hung camera: ignore SIGTERM/SIGINT and hang after start-up
   STANDIN_FORK_CHILD=1     fork a child (same process group, inherits the sensor lock) that sleeps 600 s
   STANDIN_FAIL=<message>   fail after start-up with "ERROR: *** <message> ***", exit 255
+
+Files in the state dir:
+
+  sensor<N>.lock  flock held while a run uses camera N (each camera has its own: two cameras can run at
+                  once, a second run on the same one gets "failed to acquire camera <id>", exit 255)
+  runs.log        per camera run, `start <prog> <camera> <pid> <unix time>` and
+                  `end <prog> <camera> <pid> <unix time> stop=<SIGINT|SIGTERM|SIGUSR2|SIGABRT|none>`
+                  (none: it ended of its own accord; a SIGKILLed run has no end line)
+  argv.log        every run, --help/--version/--list-cameras and failures included: one JSON line
+                  {"prog": ..., "pid": ..., "camera": <int, null when not a capture or unparsable>,
+                   "argv": [all args after argv[0]], "t": <unix time>}
+
+Behaviour worth knowing:
+
+  --help      Boost's layout of the real option tables (rpicam-hello 8.6 kB, still 10.2 kB, vid 13.2 kB;
+              --libav-format 2,018 bytes from the end); each app accepts only the options it lists.
+  --version   three lines: build v1.13.0, "capabilites" (sic) with libav:<0|1>, libcamera v0.7.1+rpt...
+  -t          TimeVal parsing: a leading number, then a unit only if the rest is exactly one ("5x" = 5 ms).
+              rpicam-vid and rpicam-hello log "Halting: reached timeout of N milliseconds." when it runs out.
+  signals     SIGTERM kills every app (after noting it in runs.log); SIGINT stops rpicam-vid cleanly once
+              it has started and kills rpicam-still/rpicam-hello; -s modes use SIGUSR1/SIGUSR2.
+  --hflip/--vflip/--rotation 180 flip the rendered pictures; 90/270 and other angles fail like the app.
+  --metadata FILE|- with --metadata-format json|txt: the capture's (for video: the last frame's) libcamera
+              controls; LensPosition only on imx708. An unopenable FILE is silently skipped, as for real.
+  sizes       odd --width/--height are rounded down to even (641x479 gives 640x478).
 """
 
 from __future__ import annotations
@@ -25,6 +53,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import fcntl
+import json
 import os
 import re
 import resource
@@ -34,12 +63,15 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable
 from typing import IO, Any, NoReturn
 
 RPICAM_VERSION = "v1.13.0"
-LIBCAMERA_VERSION = "v0.7.1"
+RPICAM_COMMIT = "5f1d7e3a"  # made up: `--version` shows the build's commit, date and time
+RPICAM_BUILD_DATE = "17-11-2026 (09:41:07)"
+LIBCAMERA_BUILD = "v0.7.1+rpt20261117"
 DEFAULT_STATE_DIR = "/tmp/rpicam-standin"
 DEFAULT_STARTUP_SEC = 0.3
 DEFAULT_MODE_SWITCH_SEC = 0.25
@@ -61,7 +93,7 @@ class Opt:
     kind: str  # "bool", "int", "uint", "float", "str" or "time" (parsed later, like TimeVal)
     help: str
     short: str = ""
-    default: str | None = None
+    default: str | None = None  # also what --help shows as (=default); None: no default
     implicit: str | None = None  # value used when the option is given bare
     multi: bool = False  # may be repeated (std::vector options)
     libav: bool = False  # only present in builds with libav
@@ -71,11 +103,25 @@ def _flag(name: str, help: str, short: str = "") -> Opt:
     return Opt(name, "bool", help, short, default="0", implicit="1")
 
 
+# The option tables, in the order and with the help texts of rpicam-apps v1.13 (core/options.cpp, then
+# core/still_options.hpp or core/video_options.hpp). `--help` prints them with Boost's layout, which is
+# what makes the real help texts 8.7-13.4 kB long.
+_INFO_TEXT_HELP = (
+    "Sets the information string on the titlebar. Available values:\n%frame (frame number)\n%fps (framerate)\n"
+    "%exp (shutter speed)\n%ag (analogue gain)\n%dg (digital gain)\n%rg (red colour gain)\n%bg (blue colour gain)\n"
+    "%focus (focus FoM value)\n%aelock (AE locked status)\n%lp (lens position, if known)\n"
+    "%temp (sensor temperature, if available)\n%afstate (AF state, if supported)"
+)
 COMMON_OPTS = [
     _flag("help", "Print this help message", "h"),
     _flag("version", "Displays the build version number"),
     _flag("list-cameras", "Lists the available cameras attached to the system."),
-    Opt("camera", "uint", "Chooses the camera to use. To list the available indexes, use --list-cameras.", default="0"),
+    Opt(
+        "camera",
+        "uint",
+        "Chooses the camera to use. To list the available indexes, use the --list-cameras option.",
+        default="0",
+    ),
     Opt(
         "verbose",
         "uint",
@@ -87,12 +133,13 @@ COMMON_OPTS = [
     Opt(
         "config",
         "str",
-        "Read the options from a file. If no filename is specified, default to config.txt. "
-        "In case of duplicate options, the ones provided on the command line will be used.",
+        "Read the options from a file. If no filename is specified, default to config.txt. In case of duplicate "
+        "options, the ones provided on the command line will be used. Note that the config file must only contain "
+        "the long form options.",
         "c",
         implicit="config.txt",
     ),
-    Opt("info-text", "str", "Sets the information string on the titlebar."),
+    Opt("info-text", "str", _INFO_TEXT_HELP, default="#%frame (%fps fps) exp %exp ag %ag dg %dg"),
     Opt("width", "uint", "Set the output image width (0 = use default value)", default="0"),
     Opt("height", "uint", "Set the output image height (0 = use default value)", default="0"),
     Opt("timeout", "time", "Time for which program runs. If no units are provided default to ms.", "t", default="5sec"),
@@ -109,13 +156,14 @@ COMMON_OPTS = [
     ),
     _flag("fullscreen", "Use a fullscreen preview window", "f"),
     _flag("qt-preview", "Use Qt-based preview window (WARNING: causes heavy CPU load, fullscreen not supported)"),
+    Opt("preview-libs", "str", "Set a custom location for the preview library .so files"),
     _flag("hflip", "Request a horizontal flip transform"),
     _flag("vflip", "Request a vertical flip transform"),
     Opt("rotation", "int", "Request an image rotation, 0 or 180", default="0"),
     Opt("roi", "str", "Set region of interest (digital zoom) e.g. 0.25,0.25,0.5,0.5", default="0,0,0,0"),
     Opt("shutter", "str", "Set a fixed shutter speed. If no units are provided default to us", default="0"),
     Opt("analoggain", "float", "Set a fixed gain value (synonym for 'gain' option)", default="0"),
-    Opt("gain", "float", "Set a fixed gain value", default="0"),
+    Opt("gain", "float", "Set a fixed gain value"),  # shares analoggain's variable, so shows no default
     Opt("metering", "str", "Set the metering mode (centre, spot, average, custom)", default="centre"),
     Opt("exposure", "str", "Set the exposure mode (normal, sport)", default="normal"),
     Opt("ev", "float", "Set the EV exposure compensation, where 0 = no change", default="0"),
@@ -126,6 +174,7 @@ COMMON_OPTS = [
         default="auto",
     ),
     Opt("awbgains", "str", "Set explict red and blue gains (disable the automatic AWB algorithm)", default="0,0"),
+    Opt("ccm", "str", "Set an explicit colour correction matrix (NOTE: must also set explicit AWB gains)"),
     _flag("flush", "Flush output data as soon as possible"),
     Opt(
         "wrap", "uint", "When writing multiple output files, reset the counter when it reaches this number", default="0"
@@ -139,7 +188,7 @@ COMMON_OPTS = [
         default="1",
     ),
     Opt("sharpness", "float", "Adjust the sharpness of the output image, where 1.0 = normal sharpening", default="1"),
-    Opt("framerate", "float", "Set the framerate (frames per second) for the camera, -1 for default", default="-1"),
+    Opt("framerate", "float", "Set the fixed framerate for preview and video modes", default="-1"),
     Opt("denoise", "str", "Sets the Denoise operating mode: auto, off, cdn_off, cdn_fast, cdn_hq", default="auto"),
     Opt(
         "viewfinder-width",
@@ -153,10 +202,19 @@ COMMON_OPTS = [
         "Height of viewfinder frames from the camera (distinct from the preview window size)",
         default="0",
     ),
-    Opt("tuning-file", "str", "Name of camera tuning file to use, omit this option for default file", default="-"),
+    Opt(
+        "tuning-file",
+        "str",
+        "Name of camera tuning file to use, omit this option for libcamera default behaviour",
+        default="-",
+    ),
     Opt("lores-width", "uint", "Width of low resolution frames (use 0 to omit low resolution stream)", default="0"),
     Opt("lores-height", "uint", "Height of low resolution frames (use 0 to omit low resolution stream)", default="0"),
-    _flag("lores-par", "Preserve the pixel aspect ratio of the low res image"),
+    _flag(
+        "lores-par",
+        "Preserve the pixel aspect ratio of the low res image (where possible) by applying a different crop on the "
+        "stream.",
+    ),
     Opt("mode", "str", "Camera mode as W:H:bit-depth:packing, where packing is P (packed) or U (unpacked)"),
     Opt(
         "viewfinder-mode",
@@ -211,13 +269,6 @@ COMMON_OPTS = [
         "Set the lens to a particular focus position, expressed as a reciprocal "
         'distance (0 moves the lens to infinity), or "default" for the hyperfocal distance',
     ),
-    Opt("metadata", "str", 'Save captured image metadata to a file or "-" for stdout'),
-    Opt(
-        "metadata-format",
-        "str",
-        "Format to save the metadata in, either txt or json (requires --metadata)",
-        default="json",
-    ),
     Opt(
         "hdr",
         "str",
@@ -226,6 +277,20 @@ COMMON_OPTS = [
         "multiframe HDR",
         default="off",
         implicit="auto",
+    ),
+    Opt("metadata", "str", 'Save captured image metadata to a file or "-" for stdout'),
+    Opt(
+        "metadata-format",
+        "str",
+        "Format to save the metadata in, either txt or json (requires --metadata)",
+        default="json",
+    ),
+    Opt(
+        "flicker-period",
+        "str",
+        "Manual flicker correction period\nSet to 10000us to cancel 50Hz flicker.\nSet to 8333us to cancel 60Hz "
+        "flicker.\n",
+        default="0s",
     ),
 ]
 
@@ -256,7 +321,7 @@ STILL_OPTS = [
     Opt("latest", "str", "Create a symbolic link with this name to most recent saved file"),
     _flag("immediate", "Perform first capture immediately, with no preview phase"),
     _flag("autofocus-on-capture", "Switch to AfModeAuto and trigger a scan just before capturing a still"),
-    _flag("zsl", "Switch to AfModeAuto and trigger a scan just before capturing a still"),
+    _flag("zsl", "Use the capture mode for preview in order to reduce the shutter lag for the final capture"),
 ]
 
 VID_OPTS = [
@@ -272,6 +337,7 @@ VID_OPTS = [
     Opt("intra", "uint", "Set the intra frame period", "g", default="0"),
     _flag("inline", "Force PPS/SPS header with every I frame (h264 only)"),
     Opt("codec", "str", "Set the codec to use, either h264, libav, mjpeg or yuv420", default="h264"),
+    Opt("encoder-libs", "str", "Set a custom location for the encoder library .so files"),
     Opt("save-pts", "str", "Save a timestamp file with this name"),
     Opt("quality", "int", "Set the MJPEG quality parameter (mjpeg only)", "q", default="50"),
     _flag("listen", "Listen for an incoming client network connection before sending data to the client", "l"),
@@ -309,8 +375,10 @@ VID_OPTS = [
     Opt(
         "libav-video-codec-opts",
         "str",
-        "Sets the libav video codec options to use. These override the "
-        "internal defaults (string of 'key=value' pairs separated by spaces or commas)",
+        "Sets the libav video codec options to use. These override the internal defaults (check "
+        "'encoderOptions*()' in 'encoder/libav_encoder.cpp' for the defaults). Separate key and value with \"=\" "
+        'and multiple options with ";". e.g.: "preset=ultrafast;profile=high;partitions=i8x8,i4x4". To list '
+        'available options for a given codec, run the "ffmpeg -h encoder=libx264" command for libx264.',
         libav=True,
     ),
     Opt(
@@ -323,7 +391,65 @@ VID_OPTS = [
     Opt(
         "libav-audio", "bool", "Records an audio stream together with the video.", default="0", implicit="1", libav=True
     ),
+    Opt(
+        "audio-codec",
+        "str",
+        'Sets the libav audio codec to use.\nTo list available codecs, run  the "ffmpeg -codecs" command.',
+        default="aac",
+        libav=True,
+    ),
+    Opt(
+        "audio-source",
+        "str",
+        'Audio source to record from. Valid options are "pulse" and "alsa"',
+        default="pulse",
+        libav=True,
+    ),
+    Opt(
+        "audio-device",
+        "str",
+        "Audio device to record from.  To list the available devices,\nfor pulseaudio, use the following command:\n"
+        "\"pactl list | grep -A2 'Source #' | grep 'Name: '\"\nor for alsa, use the following command:\n"
+        '"arecord -L"',
+        default="default",
+        libav=True,
+    ),
+    Opt(
+        "audio-channels",
+        "uint",
+        "Number of channels to use for recording audio. Set to 0 to use default value.",
+        default="0",
+        libav=True,
+    ),
+    Opt(
+        "audio-bitrate",
+        "str",
+        "Set the audio bitrate for encoding. If no units are provided, default to bits/second.",
+        default="32kbps",
+        libav=True,
+    ),
+    Opt(
+        "audio-samplerate",
+        "uint",
+        "Set the audio sampling rate in Hz for encoding. Set to 0 to use the input sample rate.",
+        default="0",
+        libav=True,
+    ),
+    Opt(
+        "av-sync",
+        "str",
+        "Add a time offset (in microseconds if no units provided) to the audio stream, relative to the video "
+        "stream. The offset value can be either positive or negative.",
+        default="0us",
+        libav=True,
+    ),
     _flag("low-latency", "Enables the libav/libx264 low latency presets for video encoding."),
+    Opt(
+        "sync",
+        "str",
+        'Whether to synchronise with another camera. Use "off", "server" or "client".',
+        default="off",
+    ),
 ]
 
 APP_OPTS = {"still": STILL_OPTS, "vid": VID_OPTS, "hello": []}
@@ -491,28 +617,87 @@ class Options:
 
 
 def parse_time(text: str, default_unit: str) -> float:
-    """Seconds from a TimeVal string such as "2000", "0.5", "10s", "2min" (options.hpp:58-91)."""
-    match = re.fullmatch(r"\s*([0-9]+\.?[0-9]*|\.[0-9]+)\s*(min|sec|s|ms|us|ns)?\s*", text)
+    """Seconds from a TimeVal string such as "2000", "0.5", "10s", "2min" (options.hpp TimeVal::set).
+
+    Like std::stof, a leading number is read and what follows it is a unit only when it is exactly one of
+    the unit names; anything else after the number is ignored ("5x" is 5 ms), as on the real apps.
+    """
+    match = re.match(r"\s*([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)", text)
     if not match:
         raise AppError("Invalid time string provided")
-    return float(match.group(1)) * TIME_UNITS[match.group(2) or default_unit]
+    rest = text[match.end() :]
+    return float(match.group(1)) * TIME_UNITS[rest if rest in TIME_UNITS else default_unit]
+
+
+def leading_floats(text: str, count: int) -> list[float] | None:
+    """sscanf(text, "%f,%f,...") with `count` conversions: the values, or None when fewer matched."""
+    values = []
+    pos = 0
+    for i in range(count):
+        if i:
+            if not text.startswith(",", pos):
+                return None
+            pos += 1
+        match = re.compile(r"\s*([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)").match(text, pos)
+        if not match:
+            return None
+        values.append(float(match.group(1)))
+        pos = match.end()
+    return values
+
+
+HELP_LINE_LENGTH = 120  # options_description("Valid options are", 120, 80)
+HELP_MIN_DESCRIPTION = 80
+
+
+def _help_parameter(opt: Opt) -> str:
+    """Boost's typed_value::name(): `arg`, `arg (=default)`, `[=arg(=implicit)] (=default)`."""
+    if opt.implicit is not None:
+        text = f"[=arg(={opt.implicit})]"
+        return text + (f" (={opt.default})" if opt.default else "")
+    return f"arg (={opt.default})" if opt.default else "arg"
+
+
+def _help_paragraph(par: str, indent: int, line_length: int) -> str:
+    """Boost's format_paragraph: wrap at line_length, breaking at a space in the second half of a line."""
+    line_length -= indent
+    if len(par) < line_length:
+        return par
+    out = []
+    begin, end_of_par, first_line = 0, len(par), True
+    while begin < end_of_par:
+        if not first_line and par[begin] == " " and begin + 1 < end_of_par and par[begin + 1] != " ":
+            begin += 1  # a single leading space of a continuation line is dropped
+        end = begin + min(end_of_par - begin, line_length)
+        if par[end - 1] != " " and end < end_of_par and par[end] != " ":
+            space = par.rfind(" ", begin, end)
+            if space != -1 and end - (space + 1) < line_length // 2:
+                end = space + 1  # the line keeps its trailing space
+        out.append(par[begin:end])
+        first_line = False
+        if end != end_of_par:
+            out.append("\n" + " " * indent)
+        begin = end
+    return "".join(out)
 
 
 def help_text(table: dict[str, Opt]) -> str:
-    lines = ["Valid options are:"]
+    """`--help`: Boost.Program_options' options_description layout (line length 120, descriptions 80)."""
+    rows = []
     for opt in table.values():
-        left = f"-{opt.short} [ --{opt.name} ]" if opt.short else f"--{opt.name}"
-        if opt.implicit is not None:
-            left += f" [=arg(={opt.implicit})]"
-        else:
-            left += " arg"
-        if opt.default is not None:
-            left += f" (={opt.default})"
-        left = f"  {left}"
-        first, *rest = opt.help.split("\n")
-        lines.append(f"{left:<40}{first}" if len(left) < 40 else f"{left}\n{'':<40}{first}")
-        lines.extend(f"{'':<40}{extra}" for extra in rest)
-    return "\n".join(lines) + "\n"
+        name = f"-{opt.short} [ --{opt.name} ]" if opt.short else f"--{opt.name}"
+        rows.append((f"  {name} {_help_parameter(opt)}", opt.help))
+    width = min(max([23] + [len(left) for left, _ in rows]), HELP_LINE_LENGTH - HELP_MIN_DESCRIPTION - 1) + 1
+    out = ["Valid options are:\n"]
+    for left, description in rows:
+        out.append(left)
+        if description:
+            out.append("\n" + " " * width if len(left) >= width else " " * (width - len(left)))
+            # format_description: one character less per line, then one paragraph per '\n'-separated piece.
+            paragraphs = [_help_paragraph(p, width, HELP_LINE_LENGTH - 1) for p in description.split("\n")]
+            out.append(("\n" + " " * width).join(paragraphs))
+        out.append("\n")
+    return "".join(out)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -530,6 +715,8 @@ class Sensor:
     cfa: str
     i2c_addr: str
     modes: tuple[tuple[str, tuple[Mode, ...]], ...]
+    usb: bool = False  # a USB webcam through libcamera's uvcvideo pipeline: no bit depth, CFA or lens
+    autofocus: bool = False  # has a lens driver (AfMode, LensPosition): only imx708 here
 
 
 _IMX219_MODES: tuple[Mode, ...] = (
@@ -556,6 +743,7 @@ SENSORS = {
                 ),
             ),
         ),
+        autofocus=True,
     ),
     "imx477": Sensor(
         "imx477",
@@ -602,11 +790,45 @@ SENSORS = {
 }
 
 
+_USB_MODES: tuple[tuple[str, tuple[Mode, ...]], ...] = (
+    (
+        "MJPEG",
+        (
+            (640, 480, 30.0, (0, 0, 1920, 1080)),
+            (1280, 720, 30.0, (0, 0, 1920, 1080)),
+            (1920, 1080, 30.0, (0, 0, 1920, 1080)),
+        ),
+    ),
+    (
+        "YUYV",
+        (
+            (640, 480, 30.0, (0, 0, 1920, 1080)),
+            (1280, 720, 10.0, (0, 0, 1920, 1080)),
+            (1920, 1080, 5.0, (0, 0, 1920, 1080)),
+        ),
+    ),
+)
+USB_IDS = {"HD Pro Webcam C920": "046d:082d"}  # vendor:product, part of the uvcvideo camera id
+
+
 def sensor_for(model: str) -> Sensor:
+    if model in SENSORS:
+        return SENSORS[model]
+    if " " in model:
+        # libcamera's uvcvideo pipeline names a USB webcam by its product string, spaces and all.
+        return Sensor(model, (1920, 1080), 0, "", "", _USB_MODES, usb=True)
     # Unknown models still work: a plain 1080p sensor with that name.
-    return SENSORS.get(model) or Sensor(
+    return Sensor(
         model, (1920, 1080), 10, "RGGB", "1a", (("SRGGB10_CSI2P", ((1920, 1080, 30.0, (0, 0, 1920, 1080)),)),)
     )
+
+
+def usb_camera_id(model: str, index: int, pi5: bool) -> str:
+    ids = USB_IDS.get(model) or f"1d6b:{zlib.crc32(model.encode()) & 0xFFFF:04x}"
+    port = f"1-{index + 1}"
+    if pi5:
+        return f"/base/axi/pcie@120000/rp1/usb@200000/usb-1/{port}:1.0-{ids}"
+    return f"/base/scb/pcie@7d500000/pci@0,0/usb@0,0/{port}:1.0-{ids}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -631,7 +853,9 @@ def cameras() -> list[Camera]:
     result = []
     for index, model in enumerate(m.strip() for m in spec.split(",") if m.strip()):
         sensor = sensor_for(model)
-        if platform() == "pi5":
+        if sensor.usb:
+            cam_id = usb_camera_id(model, index, platform() == "pi5")
+        elif platform() == "pi5":
             bus = ("88000", "80000")[index] if index < 2 else f"8{index}000"
             cam_id = f"/base/axi/pcie@120000/rp1/i2c@{bus}/{model}@{sensor.i2c_addr}"
         else:
@@ -647,7 +871,9 @@ def list_cameras_text(cams: list[Camera]) -> str:
     out = ["Available cameras", "-----------------"]
     for cam in cams:
         s = cam.sensor
-        out.append(f"{cam.index} : {s.model} [{s.size[0]}x{s.size[1]} {s.bits}-bit {s.cfa}] ({cam.id})")
+        # A USB webcam has no Bayer formats and no ColorFilterArrangement: only the active area.
+        props = f"{s.size[0]}x{s.size[1]}" if s.usb else f"{s.size[0]}x{s.size[1]} {s.bits}-bit {s.cfa}"
+        out.append(f"{cam.index} : {s.model} [{props}] ({cam.id})")
         for n, (fmt, modes) in enumerate(s.modes):
             head = f"    Modes: '{fmt}' : " if n == 0 else f"{'':11}'{fmt}' : "
             for m, (w, h, fps, (cx, cy, cw, ch)) in enumerate(modes):
@@ -708,15 +934,38 @@ def state_dir() -> str:
     return path
 
 
+def append_line(name: str, line: str) -> None:
+    """One O_APPEND write: lines from parallel runs never interleave."""
+    fd = os.open(os.path.join(state_dir(), name), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def record_argv(prog: str, args: list[str], camera: int | None) -> None:
+    """argv.log: one JSON object per run, whatever the run turned out to be."""
+    entry = {"prog": prog, "pid": os.getpid(), "camera": camera, "argv": args, "t": time.time()}
+    append_line("argv.log", json.dumps(entry) + "\n")
+
+
 class SensorSession:
-    """Exclusive hold on one sensor, like libcamera's media-device lock, plus the runs.log record."""
+    """Exclusive hold on one sensor, like libcamera's media-device lock, plus the runs.log record.
+
+    runs.log lines: `start <prog> <camera> <pid> <unix time>` and
+    `end <prog> <camera> <pid> <unix time> stop=<how>`, where <how> is the signal that ended the run
+    (SIGINT, SIGTERM, SIGUSR2, SIGABRT) or `none` when it ended of its own accord (timeout, --frames,
+    a key, an error exit). A SIGKILLed run (a hung camera) has no end line.
+    """
 
     def __init__(self, prog: str, camera: Camera) -> None:
         self.prog = prog
         self.camera = camera
         self.fd: int | None = None
+        self.stop = "none"
 
     def acquire(self) -> bool:
+        global CURRENT_SESSION
         path = os.path.join(state_dir(), f"sensor{self.camera.index}.lock")
         # O_CLOEXEC: ffmpeg children must not keep the sensor busy after we exit.
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
@@ -726,24 +975,35 @@ class SensorSession:
             os.close(fd)
             return False
         self.fd = fd
+        CURRENT_SESSION = self
         self._record("start")
         return True
 
-    def release(self) -> None:
+    def release(self, stop: str | None = None) -> None:
+        global CURRENT_SESSION
         if self.fd is not None:
-            self._record("end")
+            self._record("end", f" stop={stop or self.stop}")
             os.close(self.fd)
             self.fd = None
+            CURRENT_SESSION = None
 
-    def _record(self, event: str) -> None:
-        line = f"{event} {self.prog} {self.camera.index} {os.getpid()} {time.time():.6f}\n"
-        fd = os.open(
-            os.path.join(state_dir(), "runs.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666
-        )
-        try:
-            os.write(fd, line.encode())  # one O_APPEND write: lines from parallel runs never interleave
-        finally:
-            os.close(fd)
+    def _record(self, event: str, extra: str = "") -> None:
+        append_line("runs.log", f"{event} {self.prog} {self.camera.index} {os.getpid()} {time.time():.6f}{extra}\n")
+
+
+CURRENT_SESSION: SensorSession | None = None  # the sensor this process holds, for the fatal-signal handler
+
+
+def die_by_signal(signum: int, _frame: object) -> None:
+    """SIGTERM (and SIGINT where the real app has no handler) kill the real apps outright.
+
+    We only note which signal it was in runs.log, then let the default action kill us, so the parent
+    sees the same -15/143 (or -2/130) and the output is as truncated as the real app leaves it.
+    """
+    if CURRENT_SESSION is not None:
+        CURRENT_SESSION.release(signal.Signals(signum).name)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -792,8 +1052,12 @@ def run_ffmpeg(args: list[str], stdout: IO[bytes] | int | None = None) -> bytes:
     return proc.stdout or b""
 
 
-def test_source(width: int, height: int, fps: float) -> list[str]:
-    return ["-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={fps:g}"]
+def test_source(width: int, height: int, fps: float, flip: tuple[bool, bool] = (False, False)) -> list[str]:
+    """ffmpeg input args for the test pattern, with the --hflip/--vflip/--rotation transform applied."""
+    graph = f"testsrc2=size={width}x{height}:rate={fps:g}"
+    graph += ",hflip" if flip[0] else ""
+    graph += ",vflip" if flip[1] else ""
+    return ["-f", "lavfi", "-i", graph]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -814,14 +1078,15 @@ def expand_counter(template: str, counter: int, limit: int) -> str:
 
 
 def even(n: int) -> int:
-    return n + (n & 1)  # libcamera aligns YUV420 sizes; x264/mjpeg need even sizes too
+    # The camera rounds odd sizes down (a 641x479 request gives a 640x478 JPEG); x264/mjpeg need even too.
+    return max(2, n & ~1)
 
 
 def abort_with(message: str, session: SensorSession) -> NoReturn:
     """What an exception escaping the encoder's std::thread looks like: SIGABRT, exit status 134."""
     _stderr("terminate called after throwing an instance of 'std::runtime_error'")
     _stderr(f"  what():  {message}")
-    session.release()
+    session.release("SIGABRT")
     try:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core files from test runs
     except (ValueError, OSError):
@@ -834,22 +1099,30 @@ class Events:
 
     def __init__(self, log: Log) -> None:
         self.log = log
-        self.queue: deque[str] = deque()
+        self.queue: deque[tuple[str, str]] = deque()  # (event, name of the signal that sent it)
         self.stdin_open = False
+        self.stopped_by = "none"  # the signal whose stop/quit event ended the main loop, for runs.log
+        self.timed_out = False  # record() ran into -t
 
     def on_signal(self, signum: int, event: str) -> None:
         def handler(received: int, _frame: object) -> None:
-            self.queue.append(event)
+            self.queue.append((event, signal.Signals(received).name))
             self.log.app(f"Received signal {received}")
 
         signal.signal(signum, handler)
+
+    def _pop(self) -> str:
+        event, name = self.queue.popleft()
+        if event in ("stop", "quit"):
+            self.stopped_by = name
+        return event
 
     def watch_stdin(self) -> None:
         self.stdin_open = True
 
     def poll(self, timeout: float) -> str | None:
         if self.queue:
-            return self.queue.popleft()
+            return self._pop()
         if self.stdin_open:
             try:
                 ready, _, _ = select.select([sys.stdin], [], [], timeout)
@@ -863,7 +1136,7 @@ class Events:
                 return "quit" if line.strip().lower() == "x" else "key"
         elif timeout > 0:
             time.sleep(timeout)
-        return self.queue.popleft() if self.queue else None
+        return self._pop() if self.queue else None
 
     def wait(self, deadline: float | None) -> str:
         """Next event, or "timeout" once the monotonic deadline passes (None: wait forever)."""
@@ -910,12 +1183,73 @@ class Context:
     libav: bool
 
 
+METERING_MODES = ("centre", "spot", "average", "matrix", "custom")
+EXPOSURE_MODES = ("normal", "sport", "short", "long", "custom")
+AF_MODES = ("default", "manual", "auto", "continuous")
+AF_RANGES = ("normal", "macro", "full")
+AF_SPEEDS = ("normal", "fast")
+DENOISE_MODES = ("auto", "off", "cdn_off", "cdn_fast", "cdn_hq")
+SYNC_MODES = ("off", "server", "client")
+
+
+def lens_position(opts: Options) -> float | str | None:
+    """--lens-position: dioptres, "default" (the hyperfocal position), or None when not given."""
+    text = str(opts.lens_position or "")
+    match = re.match(r"\s*([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)", text)  # istringstream >> f
+    if match:
+        return float(match.group(1))
+    if text == "default":
+        return "default"
+    if text:
+        raise AppError(f"Invalid lens position: {text}")
+    return None
+
+
+def check_before_version(opts: Options) -> None:
+    """What OptsInternal::Parse checks even before it handles --version: the lens position, the times."""
+    lens_position(opts)
+    parse_time(str(opts.timeout), "ms")
+    parse_time(str(opts.shutter), "us")
+    parse_time(str(opts.flicker_period), "us")
+
+
+def flips(opts: Options) -> tuple[bool, bool]:
+    """(hflip, vflip) of the transform: --rotation 180 is both flips, composed with --hflip/--vflip."""
+    angle = int(opts.rotation) % 360  # libcamera's transformFromRotation normalises the angle
+    if angle not in (0, 90, 180, 270):
+        raise AppError("illegal rotation value")
+    if angle in (90, 270):
+        raise AppError("transforms requiring transpose not supported")
+    rot180 = angle == 180
+    return bool(opts.hflip) != rot180, bool(opts.vflip) != rot180
+
+
 def check_semantics(app: str, opts: Options, libav: bool) -> None:
-    """Checks that run after the camera manager started but before any camera is opened."""
+    """The checks after the camera manager started (and after --list-cameras), in the real apps' order.
+
+    The texts are the real ones, quirks included: no space after the colon for the exposure and AF
+    modes, and the AfRange message quotes the --exposure value (options.cpp does so).
+    """
+    flips(opts)
+    # --roi and --autofocus-window that do not scan as four floats are ignored, not refused.
+    if str(opts.metering) not in METERING_MODES:
+        raise AppError(f"Invalid metering mode: {opts.metering}")
+    if str(opts.exposure) not in EXPOSURE_MODES:
+        raise AppError(f"Invalid exposure mode:{opts.exposure}")
+    if str(opts.autofocus_mode) not in AF_MODES:
+        raise AppError(f"Invalid AfMode:{opts.autofocus_mode}")
+    if str(opts.autofocus_range) not in AF_RANGES:
+        raise AppError(f"Invalid AfRange mode:{opts.exposure}")
+    if str(opts.autofocus_speed) not in AF_SPEEDS:
+        raise AppError(f"Invalid afSpeed mode:{opts.autofocus_speed}")
     if str(opts.awb) not in AWB_MODES:
         raise AppError(f"Invalid AWB mode: {opts.awb}")
-    if str(opts.hdr) not in HDR_MODES:
-        raise AppError(f"Invalid HDR option provided: {opts.hdr}")
+    if leading_floats(str(opts.awbgains), 2) is None:
+        raise AppError("Invalid AWB gains")
+    if opts.ccm and leading_floats(str(opts.ccm), 9) is None:
+        raise AppError("Invalid CCM - expect 9 comma-separated floating point numbers")
+    if str(opts.metadata_format).lower() not in ("json", "txt"):
+        raise AppError(f"unrecognised metadata format {opts.metadata_format}")
     for name in ("mode", "viewfinder-mode"):
         value = opts.get(name)
         if value:
@@ -924,16 +1258,29 @@ def check_semantics(app: str, opts: Options, libav: bool) -> None:
                 raise AppError("Invalid mode")
             if match.group(4) and match.group(4).upper() not in ("P", "U"):
                 raise AppError("Packing indicator should be P or U")
-    parse_time(str(opts.shutter), "us")
     if app == "still":
-        if str(opts.encoding).lower() not in STILL_ENCODINGS:
-            raise AppError(f"invalid encoding format {opts.encoding}")
+        # No range check on --quality: libjpeg clamps it; only a non-integer is refused (by Boost).
         if (opts.keypress or opts.signal) and parse_time(str(opts.timelapse), "ms"):
             raise AppError("keypress/signal and timelapse options are mutually exclusive")
+        thumb = str(opts.thumb)
+        if thumb.lower() != "none" and not re.match(r"\s*\+?[0-9]+:\s*\+?[0-9]+:\s*\+?[0-9]+", thumb):
+            raise AppError(f"bad thumbnail parameters {thumb}")
+        if str(opts.encoding).lower() not in STILL_ENCODINGS:
+            raise AppError(f"invalid encoding format {opts.encoding}")
     if app == "vid":
         codecs = ("h264", "mjpeg", "yuv420") + (("libav",) if libav else ())
         if str(opts.codec).lower() not in codecs:
             raise AppError(f"unrecognised codec {opts.codec}")
+        if str(opts.initial).lower() not in ("pause", "record"):
+            raise AppError(f"incorrect initial value {opts.initial}")
+        if str(opts.sync).lower() not in SYNC_MODES:
+            raise AppError(f"incorrect sync value {opts.sync}")
+
+
+def check_denoise(opts: Options) -> None:
+    """Checked when the camera is configured, so after it was acquired (rpicam_app.cpp configureDenoise)."""
+    if str(opts.denoise) not in DENOISE_MODES:
+        raise AppError(f"Invalid denoise mode {opts.denoise}")
 
 
 def startup_logs(ctx: Context, size: tuple[int, int]) -> None:
@@ -944,8 +1291,13 @@ def startup_logs(ctx: Context, size: tuple[int, int]) -> None:
     mode = min((m for _, modes in cam.sensor.modes for m in modes), key=lambda m: (m[0] < w or m[1] < h, m[0] * m[1]))
     log.app(f"Mode selection for {w}:{h}:12:P")
     log.libcamera("Camera", "camera.cpp:1215", f"configuring streams: (0) {w}x{h}-YUV420")
+    red, blue = leading_floats(str(ctx.opts.awbgains), 2) or [0.0, 0.0]
+    if ctx.opts.ccm and not (red and blue):  # StartCamera(): the matrix needs explicit ColourGains
+        _stderr("WARNING: cannot set colour correction matrix without explicit AWB gains (--awbgains)")
     bayer = f"{mode[0]}x{mode[1]}-S{cam.sensor.cfa}{cam.sensor.bits}_1X{cam.sensor.bits}"
-    if ctx.platform == "pi5":
+    if cam.sensor.usb:
+        pass  # the uvcvideo pipeline has no sensor format to report
+    elif ctx.platform == "pi5":
         log.libcamera(
             "RPI",
             "pisp.cpp:1484",
@@ -959,11 +1311,17 @@ def startup_logs(ctx: Context, size: tuple[int, int]) -> None:
         )
 
 
+def halting(ctx: Context) -> None:
+    # rpicam-vid (and, per the v1.13 observation, rpicam-hello) when -t runs out; rpicam-still never.
+    ctx.log.app(f"Halting: reached timeout of {int(ctx.timeout * 1000)} milliseconds.")
+
+
 def run_hello(ctx: Context) -> int:
     startup_logs(ctx, (800, 600))
     sleep_for(env_float("STANDIN_STARTUP_SEC", DEFAULT_STARTUP_SEC))
     inject_faults()
-    Events(ctx.log).wait(None if ctx.timeout == 0 else time.monotonic() + ctx.timeout)
+    if Events(ctx.log).wait(None if ctx.timeout == 0 else time.monotonic() + ctx.timeout) == "timeout":
+        halting(ctx)
     return 0
 
 
@@ -976,8 +1334,8 @@ def inject_faults() -> None:
         raise AppError(message)
 
 
-def still_image(encoding: str, width: int, height: int, quality: int) -> bytes:
-    src = test_source(width, height, 1) + ["-frames:v", "1"]
+def still_image(encoding: str, width: int, height: int, quality: int, flip: tuple[bool, bool]) -> bytes:
+    src = test_source(width, height, 1, flip) + ["-frames:v", "1"]
     qscale = str(max(2, min(31, round(2 + (100 - quality) * 29 / 100))))
     codec = {
         "jpg": ["-c:v", "mjpeg", "-q:v", qscale, "-pix_fmt", "yuvj420p", "-f", "image2pipe"],
@@ -988,6 +1346,64 @@ def still_image(encoding: str, width: int, height: int, quality: int) -> bytes:
         "yuv420": ["-f", "rawvideo", "-pix_fmt", "yuv420p"],
     }[encoding]
     return run_ffmpeg(src + codec + ["pipe:1"])
+
+
+STILL_FRAME_DURATION_US = 66_656  # a full-resolution still frame
+COLOUR_TEMPERATURES = {"incandescent": 2850, "tungsten": 3200, "fluorescent": 4000, "indoor": 3500}
+COLOUR_TEMPERATURES.update(daylight=5500, cloudy=6500)
+
+
+def capture_metadata(ctx: Context, frame_duration_us: int) -> dict[str, object]:
+    """The libcamera controls of the captured frame, as the Pi's image pipeline reports them."""
+    o = ctx.opts
+    shutter_us = round(parse_time(str(o.shutter), "us") * 1e6)
+    gain = float(o.gain if o.gain is not None else o.analoggain)
+    red, blue = leading_floats(str(o.awbgains), 2) or [0.0, 0.0]
+    exposure = shutter_us or min(frame_duration_us, 16_650)
+    metadata: dict[str, object] = {
+        "SensorTimestamp": time.clock_gettime_ns(time.CLOCK_MONOTONIC),
+        "ExposureTime": exposure,
+        "FrameDuration": max(frame_duration_us, exposure),
+        "AnalogueGain": gain or 1.123,
+        "DigitalGain": 1.0,
+        "ColourGains": [red, blue] if red and blue else [1.863, 1.594],
+        "ColourTemperature": COLOUR_TEMPERATURES.get(str(o.awb), 4519),
+        "Lux": round(400.0 * 16_650 / exposure / (gain or 1.123), 3),
+        "FocusFoM": 1342,
+    }
+    if ctx.camera.sensor.autofocus:
+        # Only a camera with a lens driver reports (and accepts) a lens position: on the others rpicam-apps
+        # skips AfMode/AfRange/AfSpeed/LensPosition, because the camera does not list those controls.
+        position = lens_position(o)
+        metadata["LensPosition"] = position if isinstance(position, float) else 1.0
+    return metadata
+
+
+def control_value(value: object) -> str:
+    """libcamera's ControlValue::toString(): floats with 6 decimals, arrays as "[ a, b ]"."""
+    if isinstance(value, list):
+        return "[ " + ", ".join(control_value(v) for v in value) + " ]"
+    if isinstance(value, float):
+        return f"{value:f}"
+    return str(value)
+
+
+def write_metadata(ctx: Context, metadata: dict[str, object], end: str = "") -> None:
+    """--metadata FILE|- in --metadata-format json (one object) or txt (key=value lines, blank line)."""
+    if str(ctx.opts.metadata_format).lower() == "txt":
+        text = "".join(f"{key}={control_value(value)}\n" for key, value in metadata.items()) + "\n"
+    else:
+        text = "{" + ",".join(f'\n    "{key}": {control_value(value)}' for key, value in metadata.items()) + "\n}"
+    name = str(ctx.opts.metadata)
+    if name == "-":
+        sys.stdout.write(text + end)
+        sys.stdout.flush()
+        return
+    try:
+        with open(name, "w", encoding="utf-8") as f:
+            f.write(text + end)
+    except OSError:
+        pass  # the real apps open an std::ofstream and never check it: no metadata, no error
 
 
 def run_still(ctx: Context) -> int:
@@ -1019,6 +1435,8 @@ def run_still(ctx: Context) -> int:
         name = still_filename(o, encoding, counter)
         if name:
             save_still(ctx, name, encoding, width, height)
+            if o.metadata:  # after the image, like save_metadata() in rpicam_still.cpp
+                write_metadata(ctx, capture_metadata(ctx, STILL_FRAME_DURATION_US))
         counter += 1
         if o.wrap:
             counter %= int(o.wrap)
@@ -1030,6 +1448,7 @@ def run_still(ctx: Context) -> int:
             capture()
             if o.immediate:
                 break
+        ctx.session.stop = events.stopped_by
         return 0
     if o.immediate:
         capture()
@@ -1058,7 +1477,7 @@ def still_filename(o: Options, encoding: str, counter: int) -> str:
 def save_still(ctx: Context, name: str, encoding: str, width: int, height: int) -> None:
     o = ctx.opts
     if name == "-":
-        sys.stdout.buffer.write(still_image(encoding, width, height, int(o.quality)))
+        sys.stdout.buffer.write(still_image(encoding, width, height, int(o.quality), flips(o)))
         sys.stdout.buffer.flush()
         return
     try:
@@ -1066,13 +1485,14 @@ def save_still(ctx: Context, name: str, encoding: str, width: int, height: int) 
     except OSError:
         raise AppError(f"failed to open file {name}") from None
     with f:
-        f.write(still_image(encoding, width, height, int(o.quality)))
+        f.write(still_image(encoding, width, height, int(o.quality), flips(o)))
     if o.raw:  # a TIFF stands in for the DNG
         dng = os.path.splitext(name)[0] + ".dng"
         with open(dng, "wb") as f:
             f.write(
                 run_ffmpeg(
-                    test_source(width, height, 1) + ["-frames:v", "1", "-c:v", "tiff", "-f", "image2pipe", "pipe:1"]
+                    test_source(width, height, 1, flips(o))
+                    + ["-frames:v", "1", "-c:v", "tiff", "-f", "image2pipe", "pipe:1"]
                 )
             )
     if o.latest:
@@ -1202,6 +1622,10 @@ def run_vid(ctx: Context) -> int:
     if frames_wanted:
         frames = min(frames, frames_wanted)
 
+    ctx.session.stop = events.stopped_by
+    if events.timed_out:
+        halting(ctx)
+
     if out is not None and frames > 0:
         render_video(ctx, plan, out, width, height, fps, frames)
     if out is not None and out is not sys.stdout.buffer:
@@ -1209,6 +1633,8 @@ def run_vid(ctx: Context) -> int:
     if o.save_pts:
         with open(str(o.save_pts), "w", encoding="ascii") as f:
             f.write("# timecode format v2\n" + "".join(f"{i * 1000 / fps:.3f}\n" for i in range(frames)))
+    if o.metadata and frames > 0:
+        write_metadata(ctx, capture_metadata(ctx, round(1e6 / fps)), "\n")  # the last frame's
     return 0
 
 
@@ -1224,6 +1650,7 @@ def record(events: Events, timeout: float, length: float | None, paused: bool) -
         if length is not None and recorded >= length:
             return length
         if timeout and now - start >= timeout:
+            events.timed_out = True
             return recorded
         step = 0.01
         if length is not None and not paused:
@@ -1245,7 +1672,8 @@ def record(events: Events, timeout: float, length: float | None, paused: bool) -
 def render_video(
     ctx: Context, plan: VideoPlan, out: IO[bytes], width: int, height: int, fps: float, frames: int
 ) -> None:
-    args = test_source(width, height, fps) + ["-frames:v", str(frames)] + video_codec_args(ctx, plan, fps)
+    args = test_source(width, height, fps, flips(ctx.opts)) + ["-frames:v", str(frames)]
+    args += video_codec_args(ctx, plan, fps)
     if plan.muxer in ("h264", "mjpeg", "rawvideo") or plan.path == "-":
         if plan.path == "-" and plan.muxer in ("mp4", "mov"):
             args += ["-movflags", "frag_keyframe+empty_moov"]  # MP4 to a pipe must be fragmented
@@ -1274,6 +1702,24 @@ def detect_app(argv0: str) -> tuple[str, str]:
     sys.exit(2)
 
 
+def version_text(libav: bool) -> str:
+    return (
+        f"rpicam-apps build: {RPICAM_VERSION} {RPICAM_COMMIT} {RPICAM_BUILD_DATE}\n"
+        f"rpicam-apps capabilites: egl:0 qt:0 drm:0 libav:{int(libav)}\n"  # (sic) the real app's spelling
+        f"libcamera build: {LIBCAMERA_BUILD}\n"
+    )
+
+
+ARGV_LOGGED = False
+
+
+def log_argv_once(prog: str, args: list[str], camera: int | None) -> None:
+    global ARGV_LOGGED
+    if not ARGV_LOGGED:
+        ARGV_LOGGED = True
+        record_argv(prog, args, camera)
+
+
 def run(app: str, prog: str, args: list[str]) -> int:
     libav = os.environ.get("STANDIN_NO_LIBAV") != "1"
     table = option_table(app, libav)
@@ -1282,17 +1728,17 @@ def run(app: str, prog: str, args: list[str]) -> int:
         for name, values in parse_config_file(raw["config"][-1], table).items():
             raw.setdefault(name, values)  # the command line wins
     opts = Options(table, raw)
+    log_argv_once(prog, args, None if opts.help or opts.version or opts.list_cameras else int(opts.camera))
 
     if opts.help:
         sys.stdout.write(help_text(table) if libav else help_text(table).replace(" libav,", ""))
         return 0
+    check_before_version(opts)
     if opts.version:
-        sys.stdout.write(
-            f"rpicam-apps build: {RPICAM_VERSION} standin\n"
-            f"rpicam-apps capabilites: egl:0 qt:0 drm:0 libav:{int(libav)}\n"
-            f"libcamera build: {LIBCAMERA_VERSION} standin\n"
-        )
+        sys.stdout.write(version_text(libav))
         return 0
+    if str(opts.hdr) not in HDR_MODES:
+        raise AppError(f"Invalid HDR option provided: {opts.hdr}")
     timeout = parse_time(str(opts.timeout), "ms")
     cams = cameras()
     if opts.list_cameras:
@@ -1300,9 +1746,9 @@ def run(app: str, prog: str, args: list[str]) -> int:
         return 0
 
     log = Log(int(opts.verbose))
-    pipeline = "rpi/pisp" if platform() == "pi5" else "rpi/vc4"
-    log.libcamera("Camera", "camera_manager.cpp:340", f"libcamera {LIBCAMERA_VERSION}+rpt20260101")
+    log.libcamera("Camera", "camera_manager.cpp:340", f"libcamera {LIBCAMERA_BUILD}")
     for cam in cams:
+        pipeline = "uvcvideo" if cam.sensor.usb else "rpi/pisp" if platform() == "pi5" else "rpi/vc4"
         log.libcamera("Camera", "camera_manager.cpp:223", f"Adding camera '{cam.id}' for pipeline handler {pipeline}")
     check_semantics(app, opts, libav)
     if not cams:
@@ -1318,6 +1764,7 @@ def run(app: str, prog: str, args: list[str]) -> int:
     try:
         if os.environ.get("STANDIN_FORK_CHILD") == "1":
             fork_sleeper()
+        check_denoise(opts)
         ctx = Context(app, prog, opts, log, camera, session, timeout, platform(), libav)
         return {"still": run_still, "vid": run_vid, "hello": run_hello}[app](ctx)
     finally:
@@ -1329,6 +1776,10 @@ def fork_sleeper() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     if os.fork() == 0:
+        global CURRENT_SESSION
+        CURRENT_SESSION = None  # the parent's run, not ours: never log its end
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         try:
             time.sleep(600)
         finally:
@@ -1342,12 +1793,17 @@ def main(argv: list[str] | None = None) -> int:
         # A hung camera: only SIGKILL ends it. Ignore from the very start so no signal slips in early.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    elif signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        # Like a C program: SIGINT kills unless an app installs a handler (an inherited SIG_IGN stays).
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    else:
+        # Like a C program, SIGTERM kills; so does SIGINT until rpicam-vid installs its handler (rpicam-still
+        # and rpicam-hello have none). An inherited SIG_IGN for SIGINT stays, as for the real apps.
+        # die_by_signal only notes the signal in runs.log before the default action kills us.
+        signal.signal(signal.SIGTERM, die_by_signal)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, die_by_signal)
     try:
         return run(app, prog, argv[1:])
     except AppError as e:
+        log_argv_once(prog, argv[1:], None)  # the command line did not parse
         _stderr(f"ERROR: *** {e} ***")
         return 255
 

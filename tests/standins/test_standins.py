@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -111,7 +113,7 @@ def test_list_cameras_layout(standins: Standins) -> None:
         (("rpicam-vid", "-e", "png"), "unrecognised option '-e'"),
         (("rpicam-still", "--width", "abc"), "the argument ('abc') for option '--width' is invalid"),
         (("rpicam-still", "-n", "-o"), "the required argument for option '--output' is missing"),
-        (("rpicam-vid", "-t", "5x"), "Invalid time string provided"),
+        (("rpicam-vid", "-t", "x5"), "Invalid time string provided"),  # "5x" is accepted: see below
         (("rpicam-vid", "--codec", "h265"), "unrecognised codec h265"),
         (("rpicam-still", "-e", "gif"), "invalid encoding format gif"),
         (("rpicam-still", "--awb", "foo"), "Invalid AWB mode: foo"),
@@ -290,3 +292,410 @@ def test_install_legacy_names(tmp_path: Path) -> None:
     assert names == ["libcamera-hello", "libcamera-still", "libcamera-vid"]
     res = subprocess.run([bin_dir / "libcamera-vid", "--version"], capture_output=True, text=True, check=True)
     assert res.stdout.startswith("rpicam-apps build:")
+
+
+# --------------------------------------------------------------------------------------------------
+# Help, version and the option tables (reference §8)
+# --------------------------------------------------------------------------------------------------
+
+REAL_HELP_BYTES = {"rpicam-hello": 8742, "rpicam-still": 10389, "rpicam-vid": 13409}
+COMMON_NAMES = (
+    "--hflip --vflip --rotation --roi --shutter --analoggain --gain --metering --exposure --ev --awb --awbgains "
+    "--ccm --brightness --contrast --saturation --sharpness --framerate --denoise --mode --viewfinder-mode "
+    "--lores-width --lores-height --autofocus-mode --autofocus-range --autofocus-speed --autofocus-window "
+    "--lens-position --hdr --metadata --metadata-format --flicker-period --tuning-file --buffer-count --no-raw"
+).split()
+STILL_NAMES = (
+    "--quality --exif --timelapse --framestart --datetime --timestamp --restart --keypress --signal --encoding "
+    "--raw --latest --immediate --autofocus-on-capture --zsl --thumb"
+).split()
+VID_NAMES = (
+    "--bitrate --profile --level --intra --inline --codec --save-pts --quality --listen --keypress --signal "
+    "--initial --split --segment --circular --frames --libav-video-codec --libav-format --libav-audio "
+    "--audio-codec --audio-source --audio-device --audio-channels --audio-bitrate --audio-samplerate --av-sync "
+    "--low-latency --sync"
+).split()
+
+
+def help_option_names(text: str) -> set[str]:
+    return set(re.findall(r"^  (?:-\w \[ )?(--[\w-]+)", text, re.MULTILINE))
+
+
+@pytest.mark.parametrize("app", sorted(REAL_HELP_BYTES))
+def test_help_is_as_long_as_the_real_one(standins: Standins, app: str) -> None:
+    res = standins.run(app, "--help")
+    assert (res.returncode, res.stderr) == (0, "")
+    assert len(res.stdout.encode()) == pytest.approx(REAL_HELP_BYTES[app], rel=0.03)
+
+
+def test_libav_format_is_far_from_the_end_of_the_vid_help(standins: Standins) -> None:
+    help_bytes = standins.run("rpicam-vid", "--help").stdout.encode()
+    assert len(help_bytes) - help_bytes.index(b"--libav-format") >= 2000
+
+
+@pytest.mark.parametrize(
+    ("app", "own", "foreign"),
+    [
+        ("rpicam-hello", COMMON_NAMES, set(STILL_NAMES) | set(VID_NAMES)),
+        ("rpicam-still", COMMON_NAMES + STILL_NAMES, set(VID_NAMES) - set(STILL_NAMES)),
+        ("rpicam-vid", COMMON_NAMES + VID_NAMES, set(STILL_NAMES) - set(VID_NAMES)),
+    ],
+)
+def test_help_lists_the_apps_own_options_only(standins: Standins, app: str, own: list[str], foreign: set[str]) -> None:
+    listed = help_option_names(standins.run(app, "--help").stdout)
+    assert (set(own) - listed, foreign & listed) == (set(), set())
+
+
+def test_help_keeps_the_real_option_order(standins: Standins) -> None:
+    text = standins.run("rpicam-vid", "--help").stdout
+    names = ["--help", "--camera", "--timeout", "--hflip", "--awbgains", "--ccm", "--lens-position", "--hdr"]
+    names += ["--metadata-format", "--flicker-period", "--bitrate", "--codec", "--libav-format", "--sync"]
+    positions = [text.index(f"  {n} ") if f"  {n} " in text else text.index(f"[ {n} ]") for n in names]
+    assert positions == sorted(positions)
+
+
+def test_without_libav_no_libav_or_audio_option_is_listed_or_accepted(standins: Standins) -> None:
+    env = {"STANDIN_NO_LIBAV": "1"}
+    listed = help_option_names(standins.run("rpicam-vid", "--help", env=env).stdout)
+    assert {n for n in listed if n.startswith(("--libav", "--audio", "--av-sync"))} == set()
+    res = standins.run("rpicam-vid", "--audio-codec", "aac", env=env)
+    assert (res.returncode, res.stderr) == (255, "ERROR: *** unrecognised option '--audio-codec' ***\n")
+
+
+@pytest.mark.parametrize(("env", "libav"), [({}, "1"), ({"STANDIN_NO_LIBAV": "1"}, "0")])
+def test_version_prints_three_lines(standins: Standins, env: dict[str, str], libav: str) -> None:
+    res = standins.run("rpicam-still", "--version", env=env)
+    assert (res.returncode, res.stderr) == (0, "")
+    build, caps, libcamera = res.stdout.splitlines()
+    assert re.fullmatch(r"rpicam-apps build: v1\.13\.0 [0-9a-f]{7,} \d\d-\d\d-\d{4} \(\d\d:\d\d:\d\d\)", build)
+    assert caps == f"rpicam-apps capabilites: egl:0 qt:0 drm:0 libav:{libav}"
+    assert libcamera.startswith("libcamera build: v0.7.1+rpt")
+
+
+# --------------------------------------------------------------------------------------------------
+# Cameras: USB webcams and two cameras
+# --------------------------------------------------------------------------------------------------
+
+C920 = "HD Pro Webcam C920"
+C920_ID = "/base/axi/pcie@120000/rp1/usb@200000/usb-1/1-1:1.0-046d:082d"
+
+
+def test_usb_webcam_is_listed_with_its_product_name(standins: Standins) -> None:
+    res = standins.run("rpicam-hello", "--list-cameras", env={"STANDIN_CAMERAS": C920})
+    lines = res.stdout.splitlines()
+    assert lines[2] == f"0 : {C920} [1920x1080] ({C920_ID})"
+    assert lines[3].startswith("    Modes: 'MJPEG' : 640x480 [30.00 fps")
+    assert any(line.startswith("           'YUYV' : ") for line in lines)
+
+
+def test_usb_webcam_captures_like_any_camera(standins: Standins) -> None:
+    env = {"STANDIN_CAMERAS": f"imx708,{C920}"}
+    res = standins.run("rpicam-still", "--camera", "1", "-n", "-t", "10", "-o", "usb.jpg", env=env)
+    assert res.returncode == 0, res.stderr
+    with av.open(str(standins.cwd / "usb.jpg")) as c:
+        ctx = c.streams.video[0].codec_context
+        assert (ctx.width, ctx.height) == (1920, 1080)
+
+
+def test_camera_option_picks_the_second_camera(standins: Standins) -> None:
+    res = standins.run(
+        "rpicam-still", "--camera", "1", "-n", "-t", "10", "-o", "x.jpg", env={"STANDIN_CAMERAS": "imx708,imx219"}
+    )
+    assert res.returncode == 0, res.stderr
+    with av.open(str(standins.cwd / "x.jpg")) as c:
+        ctx = c.streams.video[0].codec_context
+        assert (ctx.width, ctx.height) == (3280, 2464)  # imx219's full resolution
+
+
+def test_two_cameras_have_separate_locks(standins: Standins) -> None:
+    env = {"STANDIN_CAMERAS": "imx708,imx219"}
+    rec = standins.start("rpicam-vid", "--camera", "1", "-t", "0", "-n", env=env)
+    standins.wait_started(rec)
+    try:
+        other = standins.run("rpicam-still", "--camera", "0", "-n", "-t", "10", "-o", "x.jpg", env=env)
+        same = standins.run("rpicam-still", "--camera", "1", "-n", "-t", "10", "-o", "y.jpg", env=env)
+    finally:
+        rec.send_signal(signal.SIGINT)
+        rec.communicate(timeout=10)
+    assert (other.returncode, same.returncode) == (0, 255)
+    assert same.stderr.endswith(
+        "ERROR: *** failed to acquire camera /base/axi/pcie@120000/rp1/i2c@80000/imx219@10 ***\n"
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# runs.log stop= field and argv.log
+# --------------------------------------------------------------------------------------------------
+
+
+def end_line(standins: Standins, pid: int) -> list[str]:
+    ends = [r for r in standins.runs() if r[0] == "end" and r[3] == str(pid)]
+    assert len(ends) == 1, standins.runs()
+    return ends[0]
+
+
+@pytest.mark.parametrize(
+    ("app", "signum", "status"),
+    [
+        ("rpicam-vid", signal.SIGINT, 0),  # handled: a clean stop
+        ("rpicam-vid", signal.SIGTERM, -signal.SIGTERM),
+        ("rpicam-still", signal.SIGINT, -signal.SIGINT),  # no handler: killed at once
+        ("rpicam-still", signal.SIGTERM, -signal.SIGTERM),
+        ("rpicam-hello", signal.SIGTERM, -signal.SIGTERM),
+    ],
+)
+def test_end_line_names_the_signal_that_stopped_the_run(
+    standins: Standins, app: str, signum: signal.Signals, status: int
+) -> None:
+    proc = standins.start(app, "-n", "-t", "0", *(("-o", "x.jpg") if app == "rpicam-still" else ()))
+    standins.wait_started(proc)
+    proc.send_signal(signum)
+    assert proc.wait(10) == status
+    assert end_line(standins, proc.pid)[5:] == [f"stop={signum.name}"]
+
+
+def test_end_line_says_none_when_the_run_reached_its_timeout(standins: Standins) -> None:
+    proc = standins.start("rpicam-vid", "-n", "-t", "100")
+    assert proc.wait(10) == 0
+    assert end_line(standins, proc.pid)[5:] == ["stop=none"]
+
+
+def test_sigterm_still_leaves_the_recording_empty(standins: Standins, tmp_path: Path) -> None:
+    proc = standins.start("rpicam-vid", "-n", "-t", "0", "-o", "x.h264")
+    standins.wait_started(proc)
+    proc.terminate()
+    assert (proc.wait(10), (tmp_path / "x.h264").stat().st_size) == (-signal.SIGTERM, 0)
+
+
+def test_hung_camera_has_no_end_line(standins: Standins) -> None:
+    proc = standins.start("rpicam-vid", "-t", "100", "-n", env={"STANDIN_IGNORE_SIGTERM": "1"})
+    standins.wait_started(proc)
+    proc.terminate()
+    time.sleep(0.3)
+    proc.kill()
+    assert proc.wait(5) == -signal.SIGKILL
+    assert [r[0] for r in standins.runs() if r[3] == str(proc.pid)] == ["start"]
+
+
+def argv_log(standins: Standins) -> list[dict[str, object]]:
+    return [json.loads(line) for line in (standins.state / "argv.log").read_text().splitlines()]
+
+
+def test_argv_log_has_one_json_line_per_run(standins: Standins) -> None:
+    runs = [
+        (("rpicam-hello", "--list-cameras"), None),
+        (("rpicam-vid", "--help"), None),
+        (("rpicam-still", "--version"), None),
+        (("rpicam-still", "--bogus"), None),  # did not parse
+        (("rpicam-still", "--awb", "foo"), 0),
+        (("rpicam-still", "-n", "-t", "10", "--camera=0", "-o", "x.jpg"), 0),
+    ]
+    expected = []
+    for args, camera in runs:
+        proc = standins.start(*args)
+        proc.communicate(timeout=20)
+        expected.append({"prog": args[0], "pid": proc.pid, "camera": camera, "argv": list(args[1:])})
+    assert [{k: v for k, v in e.items() if k != "t"} for e in argv_log(standins)] == expected
+
+
+def test_argv_log_time_is_when_the_run_started(standins: Standins) -> None:
+    before = time.time()
+    standins.run("rpicam-hello", "-t", "1500", "-n")
+    (entry,) = argv_log(standins)
+    assert before <= float(entry["t"]) <= before + 1.0  # logged at the start, not after the 1.5 s run  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------------
+# --metadata
+# --------------------------------------------------------------------------------------------------
+
+SMALL = ("-n", "-t", "10", "--width", "64", "--height", "48")
+
+
+def test_still_metadata_json_reports_the_requested_controls(standins: Standins) -> None:
+    args = ("--shutter", "10ms", "--gain", "2", "--awbgains", "1.5,2.25", "-o", "x.jpg", "--metadata", "m.json")
+    assert standins.run("rpicam-still", *SMALL, *args).returncode == 0
+    metadata = json.loads((standins.cwd / "m.json").read_text())
+    picked = {k: metadata[k] for k in ("ExposureTime", "AnalogueGain", "ColourGains")}
+    assert picked == {"ExposureTime": 10000, "AnalogueGain": 2.0, "ColourGains": [1.5, 2.25]}
+
+
+def test_still_metadata_json_has_the_pipeline_keys(standins: Standins) -> None:
+    res = standins.run("rpicam-still", *SMALL, "-o", "x.jpg", "--metadata", "-", "-v", "0")
+    types = {key: type(value).__name__ for key, value in json.loads(res.stdout).items()}
+    assert types == {
+        "SensorTimestamp": "int",
+        "ExposureTime": "int",
+        "FrameDuration": "int",
+        "AnalogueGain": "float",
+        "DigitalGain": "float",
+        "ColourGains": "list",
+        "ColourTemperature": "int",
+        "Lux": "float",
+        "FocusFoM": "int",
+        "LensPosition": "float",
+    }
+
+
+def test_metadata_has_no_lens_position_on_a_camera_without_autofocus(standins: Standins) -> None:
+    af = ("--autofocus-mode", "manual", "--lens-position", "2.5")  # accepted and ignored, as by rpicam-apps
+    res = standins.run(
+        "rpicam-still", *SMALL, *af, "-o", "x.jpg", "--metadata", "-", "-v", "0", env={"STANDIN_CAMERAS": "imx219"}
+    )
+    assert res.returncode == 0
+    assert "LensPosition" not in json.loads(res.stdout)
+
+
+def test_metadata_lens_position_on_imx708(standins: Standins) -> None:
+    res = standins.run("rpicam-still", *SMALL, "--lens-position", "2.5", "-o", "x.jpg", "--metadata", "-", "-v", "0")
+    assert json.loads(res.stdout)["LensPosition"] == 2.5
+
+
+def test_metadata_txt_is_key_value_lines(standins: Standins) -> None:
+    res = standins.run(
+        "rpicam-still", *SMALL, "--shutter", "2000", "-o", "x.jpg", "--metadata", "-", "--metadata-format", "TXT"
+    )
+    assert "\nExposureTime=2000\n" in "\n" + res.stdout
+    assert res.stdout.endswith("\n\n") and all("=" in line for line in res.stdout.splitlines()[:-1])
+
+
+def test_vid_metadata_is_one_object_for_the_last_frame(standins: Standins) -> None:
+    res = standins.run("rpicam-vid", "-n", "--frames", "3", "--framerate", "20", "--metadata", "m.json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads((standins.cwd / "m.json").read_text())["FrameDuration"] == 50000
+
+
+def test_unopenable_metadata_file_is_ignored_like_the_real_app(standins: Standins) -> None:
+    # rpicam-apps writes metadata through an unchecked std::ofstream: no error, no file, the capture is kept.
+    res = standins.run("rpicam-still", *SMALL, "-o", "x.jpg", "--metadata", "no/dir/m.json")
+    assert (res.returncode, (standins.cwd / "x.jpg").exists()) == (0, True)
+
+
+def test_bad_metadata_format_is_refused(standins: Standins) -> None:
+    res = standins.run("rpicam-still", "--metadata", "-", "--metadata-format", "xml")
+    assert (res.returncode, res.stderr.splitlines()[-1]) == (255, "ERROR: *** unrecognised metadata format xml ***")
+
+
+# --------------------------------------------------------------------------------------------------
+# Orientation
+# --------------------------------------------------------------------------------------------------
+
+W, H = 32, 16
+
+
+def rgb_still(standins: Standins, *args: str) -> list[bytes]:
+    """The rows of a raw RGB still."""
+    name = f"s{len(list(standins.cwd.glob('s*.rgb')))}.rgb"
+    res = standins.run(
+        "rpicam-still", "-n", "-t", "10", "--width", str(W), "--height", str(H), "-e", "rgb", "-o", name, *args
+    )
+    assert res.returncode == 0, res.stderr
+    data = (standins.cwd / name).read_bytes()
+    return [data[y * W * 3 : (y + 1) * W * 3] for y in range(H)]
+
+
+def mirror(row: bytes) -> bytes:
+    return b"".join(row[x * 3 : x * 3 + 3] for x in reversed(range(len(row) // 3)))
+
+
+@pytest.mark.parametrize(
+    ("args", "transform"),
+    [
+        (("--hflip",), lambda rows: [mirror(r) for r in rows]),
+        (("--vflip",), lambda rows: rows[::-1]),
+        (("--rotation", "180"), lambda rows: [mirror(r) for r in rows[::-1]]),
+        (("--hflip", "--vflip", "--rotation", "180"), lambda rows: rows),  # they cancel out
+    ],
+)
+def test_orientation_controls_transform_the_still(standins: Standins, args: tuple[str, ...], transform) -> None:  # type: ignore[no-untyped-def]
+    plain = rgb_still(standins)
+    assert plain != plain[::-1]  # the pattern is not symmetric, so a flip shows
+    assert rgb_still(standins, *args) == transform(plain)
+
+
+def test_vflip_flips_the_video(standins: Standins) -> None:
+    common = ("-n", "--frames", "1", "--codec", "yuv420", "--width", str(W), "--height", str(H))
+    standins.run("rpicam-vid", *common, "-o", "plain.yuv")
+    standins.run("rpicam-vid", *common, "--vflip", "-o", "flipped.yuv")
+    luma = [(standins.cwd / n).read_bytes()[: W * H] for n in ("plain.yuv", "flipped.yuv")]
+    rows = [[y[i * W : (i + 1) * W] for i in range(H)] for y in luma]
+    assert rows[1] == rows[0][::-1]
+
+
+@pytest.mark.parametrize(
+    ("rotation", "message"),
+    [("90", "transforms requiring transpose not supported"), ("45", "illegal rotation value")],
+)
+def test_unsupported_rotation_is_refused(standins: Standins, rotation: str, message: str) -> None:
+    res = standins.run("rpicam-still", "--rotation", rotation, "-o", "x.jpg")
+    assert (res.returncode, res.stderr.splitlines()[-1]) == (255, f"ERROR: *** {message} ***")
+
+
+# --------------------------------------------------------------------------------------------------
+# Value checks, -t, sizes
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--metering", "middle"), "Invalid metering mode: middle"),
+        (("--exposure", "night"), "Invalid exposure mode:night"),
+        (("--autofocus-mode", "macro"), "Invalid AfMode:macro"),
+        (("--autofocus-speed", "slow"), "Invalid afSpeed mode:slow"),
+        (("--awbgains", "1.5"), "Invalid AWB gains"),
+        (("--hdr", "on"), "Invalid HDR option provided: on"),
+        (("--lens-position", "far"), "Invalid lens position: far"),
+        (("--denoise", "strong"), "Invalid denoise mode strong"),
+        (("--ccm", "1,0,0"), "Invalid CCM - expect 9 comma-separated floating point numbers"),
+        (("--thumb", "big"), "bad thumbnail parameters big"),
+        (("--quality", "high"), "the argument ('high') for option '--quality' is invalid"),
+    ],
+)
+def test_bad_control_values_exit_255(standins: Standins, args: tuple[str, ...], message: str) -> None:
+    res = standins.run("rpicam-still", "-n", "-t", "10", "-o", "x.jpg", *args)
+    assert (res.returncode, res.stderr.splitlines()[-1]) == (255, f"ERROR: *** {message} ***")
+
+
+def test_af_range_error_quotes_the_exposure_value_like_the_real_app(standins: Standins) -> None:
+    res = standins.run("rpicam-still", "--exposure", "long", "--autofocus-range", "near")
+    assert res.stderr.splitlines()[-1] == "ERROR: *** Invalid AfRange mode:long ***"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--metering", "spot", "--exposure", "long", "--denoise", "cdn_hq", "--awb", "daylight"),
+        ("--autofocus-mode", "continuous", "--hdr", "--roi", "0.25,0.25,0.5,0.5", "--awbgains", "1.5,2"),
+        ("--roi", "garbage", "--quality", "150"),  # ignored / clamped by the real app, not refused
+    ],
+)
+def test_good_control_values_are_accepted(standins: Standins, args: tuple[str, ...]) -> None:
+    res = standins.run("rpicam-still", *SMALL, "-o", "x.jpg", *args)
+    assert res.returncode == 0, res.stderr
+
+
+def test_timeout_with_trailing_junk_is_accepted(standins: Standins) -> None:
+    res = standins.run("rpicam-vid", "-n", "-t", "5x")
+    assert (res.returncode, res.stderr.splitlines()[-1]) == (0, "Halting: reached timeout of 5 milliseconds.")
+
+
+@pytest.mark.parametrize(("app", "logged"), [("rpicam-vid", True), ("rpicam-hello", True), ("rpicam-still", False)])
+def test_halting_line_when_the_timeout_runs_out(standins: Standins, app: str, logged: bool) -> None:
+    res = standins.run(app, "-n", "-t", "100")
+    assert ("Halting: reached timeout of 100 milliseconds.\n" in res.stderr) == logged
+
+
+def test_halting_line_needs_verbose_1(standins: Standins) -> None:
+    res = standins.run("rpicam-vid", "-n", "-t", "100", "-v", "0")
+    assert "Halting" not in res.stderr
+
+
+def test_odd_still_size_is_rounded_down(standins: Standins) -> None:
+    assert (
+        standins.run("rpicam-still", "-n", "-t", "10", "--width", "641", "--height", "479", "-o", "odd.jpg").returncode
+        == 0
+    )
+    with av.open(str(standins.cwd / "odd.jpg")) as c:
+        ctx = c.streams.video[0].codec_context
+        assert (ctx.width, ctx.height) == (640, 478)
