@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -84,3 +85,14 @@ def _check_range(name: str, number: float, minimum: float | None, maximum: float
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {number}")
     if maximum is not None and number > maximum:
         raise ImproperlyConfigured(f"{name} must be at most {maximum}, got {number}")
+
+
+def env_per_camera(reserved: tuple[str, ...] = ()) -> dict[int, dict[str, str]]:
+    """`CAMERA_<N>_<NAME>=value` variables as {N: {NAME: value}} (raw text: the capture parameters' declaration
+    validates them). Names in `reserved` (settings of their own, such as CAMERA_LOCK_PATH) are not camera ones."""
+    found: dict[int, dict[str, str]] = {}
+    for name, value in os.environ.items():
+        match = re.fullmatch(r"CAMERA_(\d+)_([A-Z][A-Z0-9_]*)", name)
+        if match and name not in reserved and value.strip():
+            found.setdefault(int(match[1]), {})[match[2]] = value
+    return found

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from camsite.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+from camsite.env import env_bool, env_choice, env_float, env_int, env_list, env_per_camera, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -144,7 +144,11 @@ CAPTURE_MAX_DURATION_SEC = env_float("CAPTURE_MAX_DURATION_SEC", 600, minimum=1)
 
 # --- Camera -----------------------------------------------------------------------------------------------
 CAMERA_BACKEND = env_choice("CAMERA_BACKEND", "auto", ("auto", "rpicam", "simulated"))
-CAMERA_INDEX = env_int("CAMERA_INDEX", 0, minimum=0)
+# The camera the seed's routes use, and captures that name none. `GET /api/cameras/` lists them all.
+CAMERA_INDEX = env_int("CAMERA_INDEX", 0, minimum=0, maximum=63)
+# Per-camera defaults for the capture controls, e.g. CAMERA_0_ROTATION=180 for a camera mounted upside down,
+# CAMERA_1_AWB=daylight. Validated by capture.camera.params (a bad value fails `manage.py check`).
+CAMERA_CONTROL_DEFAULTS = env_per_camera()
 # rpicam-* first: Raspberry Pi OS dropped the libcamera-* names in rpicam-apps 1.8 (Bookworm and Trixie).
 RPICAM_STILL_COMMANDS = env_list("RPICAM_STILL_COMMANDS", ["rpicam-still", "libcamera-still"])
 RPICAM_VID_COMMANDS = env_list("RPICAM_VID_COMMANDS", ["rpicam-vid", "libcamera-vid"])
@@ -158,6 +162,8 @@ REMUX_TIMEOUT_SEC = env_float("REMUX_TIMEOUT_SEC", 30, minimum=1)
 CAMERA_KILL_GRACE_SEC = env_float("CAMERA_KILL_GRACE_SEC", 1, minimum=0.1)
 # Simulated camera only: >1 makes captures faster than real time (tests).
 SIMULATED_SPEED = env_float("SIMULATED_SPEED", 1, minimum=0.01, maximum=1000)
+# How many cameras the simulated backend has (each frame says which one it came from).
+SIMULATED_CAMERAS = env_int("SIMULATED_CAMERAS", 1, minimum=1, maximum=8)
 FFMPEG_BINARY = env_str("FFMPEG_BINARY")
 ANALYZE_TIMEOUT_SEC = env_float("ANALYZE_TIMEOUT_SEC", 10, minimum=0.1)
 # Largest JSON body accepted by the API (bytes).

@@ -11,6 +11,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "camsite.settings")
 application = get_wsgi_application()
 
 # Look for cameras as the server starts, in the background, so the first status call already knows.
-from capture.camera.backends import get_backend  # noqa: E402
+from capture.camera.registry import warm_detection  # noqa: E402
 
-get_backend().refresh_detection_in_background()
+warm_detection()

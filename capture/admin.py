@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from capture import jobs
+from capture.camera.params import CONTROLS
 from capture.camera.service import CaptureService
 from capture.errors import CameraBusy, CaptureError
 from capture.files import delete_capture_files
@@ -77,7 +78,7 @@ class CaptureAdmin(admin.ModelAdmin):
         "source_name",
     ]
     list_display_links = ["id", "thumbnail"]
-    list_filter = ["format", "status", SourceFilter, ("requested_at", CreatedFilter), "backend"]
+    list_filter = ["camera_index", "format", "status", SourceFilter, ("requested_at", CreatedFilter), "backend"]
     search_fields = ["filename", "requested_filename"]
     date_hierarchy = "requested_at"
     list_per_page = 50
@@ -91,9 +92,21 @@ class CaptureAdmin(admin.ModelAdmin):
         (None, {"fields": ["file_link", "status_badge", "error", "source_name", "backend"]}),
         (
             "Parameters",
-            {"fields": ["format", "width", "height", "fps", "duration_sec", "requested_filename", "camera_index"]},
+            {
+                "fields": [
+                    "camera_index",
+                    "format",
+                    "width",
+                    "height",
+                    "fps",
+                    "duration_sec",
+                    "requested_filename",
+                    "controls_used",
+                ]
+            },
         ),
-        ("File", {"fields": ["filename", "size_bytes"]}),
+        ("File", {"fields": ["filename", "size_bytes", "file_width", "file_height"]}),
+        ("What the camera reported", {"fields": ["camera_metadata"]}),
         ("Commands", {"fields": ["commands_run"]}),
         (
             "Timing",
@@ -108,6 +121,8 @@ class CaptureAdmin(admin.ModelAdmin):
         "size",
         "source_name",
         "commands_run",
+        "controls_used",
+        "camera_metadata",
         "requested_at_ms",
         "started_at_ms",
         "finished_at_ms",
@@ -188,6 +203,18 @@ class CaptureAdmin(admin.ModelAdmin):
     started_at_ms = _to_the_ms("started_at", "Started at")
     finished_at_ms = _to_the_ms("finished_at", "Finished at")
     del _to_the_ms
+
+    @admin.display(description="Camera controls")
+    def controls_used(self, capture: Capture) -> str:
+        if not capture.controls:
+            return "— (the camera's defaults)"
+        return format_html_join(", ", "<code>{}: {}</code>", sorted(capture.controls.items()))
+
+    @admin.display(description="Metadata")
+    def camera_metadata(self, capture: Capture) -> str:
+        if not capture.metadata:
+            return "—"
+        return format_html("<pre>{}</pre>", json.dumps(capture.metadata, indent=2, sort_keys=True))
 
     @admin.display(description="Commands run")
     def commands_run(self, capture: Capture) -> str:
@@ -348,6 +375,9 @@ class CaptureAdmin(admin.ModelAdmin):
             "title": "Take a capture",
             "opts": self.opts,
             "form": form,
+            "seed_fields": ["fps", "durationSec", "filename"],
+            "control_fields": [param.name for param in CONTROLS],
+            "controls_given": any(form.data.get(param.name) for param in CONTROLS) if form.is_bound else False,
             "media": self.media + form.media,
         }
         return TemplateResponse(request, "admin/capture/capture/take_capture.html", context)

@@ -62,3 +62,18 @@ def check_camera_apps(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register()
+def check_camera_control_defaults(app_configs, **kwargs):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from capture.camera.params import control_defaults
+
+    errors = []
+    for index in sorted(settings.CAMERA_CONTROL_DEFAULTS):
+        try:
+            control_defaults(index)
+        except ImproperlyConfigured as exc:
+            errors.append(Error(str(exc), hint="See the README's camera controls.", id="capture.E004"))
+    return errors

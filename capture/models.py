@@ -7,17 +7,34 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from capture.formats import FORMATS
+
 # A capture or its analyze forward failed: what the status endpoint reports as lastError.
 HAS_ERROR = ~models.Q(error="") | ~models.Q(analyze_error="")
+
+
+class CaptureQuerySet(models.QuerySet):
+    """The state questions about one camera, asked the same way by status, summaries and crash recovery."""
+
+    def for_camera(self, camera: int) -> CaptureQuerySet:
+        return self.filter(camera_index=camera)
+
+    def running(self, camera: int) -> CaptureQuerySet:
+        return self.filter(camera_index=camera, status=Capture.Status.RUNNING)
+
+    def last_success(self, camera: int) -> Capture | None:
+        return self.filter(camera_index=camera, status=Capture.Status.OK).order_by("-finished_at").first()
+
+    def last_error(self, camera: int) -> Capture | None:
+        """The newest capture whose camera or analyzer forward failed."""
+        return self.filter(HAS_ERROR, camera_index=camera).order_by("-id").first()
 
 
 class Capture(models.Model):
     """One row for every capture that reached the camera, whatever its outcome."""
 
-    class Format(models.TextChoices):
-        JPG = "jpg", "JPEG still"
-        H264 = "h264", "H.264 stream"
-        MP4 = "mp4", "MP4 video"
+    # The formats' table (capture.formats) is the truth; the database keeps their names.
+    Format = models.TextChoices("Format", [(fmt.name.upper(), (fmt.name, fmt.label)) for fmt in FORMATS.values()])
 
     class Status(models.TextChoices):
         RUNNING = "running"
@@ -40,6 +57,8 @@ class Capture(models.Model):
     duration_sec = models.FloatField()
     requested_filename = models.CharField(max_length=255, blank=True)
     camera_index = models.PositiveSmallIntegerField(default=0)
+    # The camera controls used, by their API names (the request's over the camera's configured defaults).
+    controls = models.JSONField(default=dict, blank=True)
 
     # Outcome. `filename` is the name actually used, set only once the file is published.
     filename = models.CharField(max_length=255, blank=True, db_index=True)
@@ -48,6 +67,11 @@ class Capture(models.Model):
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.API)
     backend = models.CharField(max_length=16)
     size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    # The file's real pixel size: the camera may round what was asked (641x479 became 640x478).
+    file_width = models.PositiveIntegerField(null=True, blank=True)
+    file_height = models.PositiveIntegerField(null=True, blank=True)
+    # What the camera reported about the shot (rpicam-still --metadata): ExposureTime, AnalogueGain, Lux, ...
+    metadata = models.JSONField(null=True, blank=True)
     # Each command run: {"argv": [...], "exitCode": int|null, "ms": int, "stdout": tail, "stderr": tail}.
     commands = models.JSONField(default=list, blank=True)
 
@@ -63,13 +87,15 @@ class Capture(models.Model):
     analyze_job_id = models.CharField(max_length=100, blank=True)
     analyze_error = models.TextField(blank=True)
 
+    objects = CaptureQuerySet.as_manager()
+
     class Meta:
         ordering = ["-requested_at", "-id"]
         indexes = [
             models.Index(fields=["-requested_at", "-id"], name="capture_newest_first"),
             # The status endpoint's two lookups (last success, last error) stay index-only as history grows.
-            models.Index(fields=["status", "-finished_at"], name="capture_last_by_status"),
-            models.Index(fields=["-id"], condition=HAS_ERROR, name="capture_with_error"),
+            models.Index(fields=["camera_index", "status", "-finished_at"], name="capture_camera_last_by_status"),
+            models.Index(fields=["camera_index", "-id"], condition=HAS_ERROR, name="capture_camera_with_error"),
         ]
 
     def __str__(self) -> str:

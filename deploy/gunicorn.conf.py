@@ -6,25 +6,28 @@ Pi's memory) keep status and history answering while one request holds the camer
 
 import os
 
-from camsite.env import env_float, env_int, env_str
+# The app's own settings (read once, with their checks) give the port and the capture limits.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "camsite.settings")
+from django.conf import settings  # noqa: E402
 
-_port = env_int("PORT", 3000, minimum=1, maximum=65535)
-bind = env_str("GUNICORN_BIND", f"0.0.0.0:{_port}")
+from camsite.env import env_int, env_str  # noqa: E402
+from capture.camera.budget import longest_capture_sec  # noqa: E402
+
+bind = env_str("GUNICORN_BIND", f"0.0.0.0:{settings.PORT}")
 worker_class = "gthread"
 workers = env_int("WEB_CONCURRENCY", 2, minimum=1)
 threads = env_int("GUNICORN_THREADS", 4, minimum=1)
 
-# Longer than the longest capture allowed (duration + camera margin + remux + stop grace), so gunicorn
-# never kills a worker in the middle of a legitimate capture.
-_longest_capture = env_float("CAPTURE_MAX_DURATION_SEC", 600) + env_float("REMUX_TIMEOUT_SEC", 30) + 30
-timeout = int(_longest_capture)
-graceful_timeout = int(_longest_capture)
+# Longer than the longest capture allowed (capture.camera.budget), so gunicorn never kills a worker in the
+# middle of a legitimate capture.
+timeout = int(longest_capture_sec()) + 1
+graceful_timeout = timeout
 keepalive = 5
 
 # Our RequestLogMiddleware logs every request (method, path, status, ms), so no separate access log.
 accesslog = None
 errorlog = "-"
-loglevel = env_str("LOG_LEVEL", "info").lower()
+loglevel = settings.LOG_LEVEL.lower()
 capture_output = True
 
 # A per-instance control socket path would be needed to run several servers as one user; we don't use it.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from capture.camera.backends import CaptureRequest
+from capture.camera.request import CaptureRequest
 from capture.camera.service import CaptureService
 from capture.models import Capture
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
-from capture.camera.backends import _build_backend
+from capture.camera.detection import THREAD_NAME
+from capture.camera.registry import reset_cameras
 from tests.net import free_port, wait_for_http  # noqa: F401 - re-exported for the tests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,17 +23,17 @@ def isolated_paths(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "uploads"
     settings.MEDIA_ROOT.mkdir()
     settings.CAMERA_LOCK_PATH = tmp_path / "camera.lock"
-    # Backends cache detection and capabilities per process; start every test from a clean slate.
-    _build_backend.cache_clear()
+    # The camera registry caches backends, detection and capabilities per process; start every test clean.
+    reset_cameras()
     yield
     wait_for_detection()
-    _build_backend.cache_clear()
+    reset_cameras()
 
 
 def wait_for_detection(timeout: float = 15) -> None:
     """Join background camera-detection threads, so none outlives its test."""
     for thread in threading.enumerate():
-        if thread.name == "camera-detection":
+        if thread.name == THREAD_NAME:
             thread.join(timeout)
 
 

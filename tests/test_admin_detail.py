@@ -92,7 +92,13 @@ def test_every_stored_field_is_shown_read_only(admin_client):
     assert f"<code>{shlex.join(command['argv'])}</code>" in commands
     assert f"exit code <strong>{command['exitCode']}</strong> · {command['ms']} ms" in commands
     # Every model field has its row (status, commands and source through a richer display).
-    shown_as = {"status": "status_badge", "commands": "commands_run", "source": "source_name"}
+    shown_as = {
+        "status": "status_badge",
+        "commands": "commands_run",
+        "source": "source_name",
+        "controls": "controls_used",
+        "metadata": "camera_metadata",
+    }
     shown_as |= {f"{name}_at": f"{name}_at_ms" for name in ("requested", "started", "finished")}
     for field in Capture._meta.fields:
         if field.name != "id":

@@ -19,8 +19,10 @@ def test_an_empty_body_takes_a_default_jpg(post_json, api):
     response = api.post(URL)  # no body at all, like `curl -X POST`
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"ok", "filename", "url"}
+    # The seed's answer, plus the camera and what the file really is.
+    assert set(body) == {"ok", "filename", "url", "camera", "width", "height", "sizeBytes", "metadata"}
     assert body["ok"] is True
+    assert (body["camera"], body["sizeBytes"]) == (0, (settings.MEDIA_ROOT / body["filename"]).stat().st_size)
     assert DEFAULT_NAME.match(body["filename"]).groups() == ("1920", "1080", "30", "1", "jpg")
     assert body["url"] == f"/uploads/{body['filename']}"
     path = settings.MEDIA_ROOT / body["filename"]

@@ -22,6 +22,11 @@ def test_it_captures_then_forwards_and_answers_queued(post_json, analyzer):
         "filename": body["filename"],
         "status": "queued",
         "url": f"/uploads/{body['filename']}",
+        "camera": 0,
+        "width": 64,
+        "height": 64,
+        "sizeBytes": (settings.MEDIA_ROOT / body["filename"]).stat().st_size,
+        "metadata": None,
     }
     row = Capture.objects.get()
     assert row.source == "api-analyze"

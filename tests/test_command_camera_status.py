@@ -45,6 +45,7 @@ def test_it_says_in_words_what_it_found(manage, standins):
     code, out, err = manage("camera_status")
     assert code == 0
     assert out.splitlines() == [
+        "camera:          0",
         "backend:         rpicam",
         "camera detected: yes",
         "cameras:         0: imx708 4608x2592 10-bit RGGB (/base/axi/pcie@120000/rp1/i2c@88000/imx708@1a)",

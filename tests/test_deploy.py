@@ -16,8 +16,8 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from capture.camera.backends import CaptureRequest, get_backend
-from capture.camera.service import CaptureService
+from capture.camera.budget import capture_budget
+from capture.camera.request import CaptureRequest
 from tests.conftest import ROOT
 
 DEPLOY = ROOT / "deploy"
@@ -68,11 +68,15 @@ def test_each_layer_waits_longer_than_the_one_below_it(monkeypatch, settings):
     for name in ("CAPTURE_MAX_DURATION_SEC", "REMUX_TIMEOUT_SEC", "PORT", "GUNICORN_BIND"):
         monkeypatch.delenv(name, raising=False)
     gunicorn = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
-    settings.CAMERA_BACKEND = "rpicam"
-    longest = CaptureService(get_backend()).time_budget(
-        CaptureRequest("mp4", 1920, 1080, 30, settings.CAPTURE_MAX_DURATION_SEC)
+    longest_video = capture_budget(
+        CaptureRequest("mp4", 1920, 1080, 30, settings.CAPTURE_MAX_DURATION_SEC), simulated=False
     )
-    assert longest < gunicorn["timeout"] and longest < gunicorn["graceful_timeout"]
+    longest_exposure = capture_budget(
+        CaptureRequest("jpg", 1920, 1080, 30, settings.CAPTURE_MAX_DURATION_SEC, controls={"shutterUs": 60_000_000}),
+        simulated=False,
+    )
+    for longest in (longest_video, longest_exposure):
+        assert longest < gunicorn["timeout"] and longest < gunicorn["graceful_timeout"]
     assert gunicorn["timeout"] < nginx_timeout("proxy_read_timeout")
     assert gunicorn["timeout"] < nginx_timeout("proxy_send_timeout")
     assert gunicorn["graceful_timeout"] < int(read_unit("camsite-web.service")["Service"]["TimeoutStopSec"])

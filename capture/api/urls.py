@@ -5,12 +5,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from capture.api.analyze import AnalyzeViewSet
-from capture.api.views import CameraViewSet, CaptureViewSet
+from capture.api.views import CamerasViewSet, CameraViewSet, CaptureViewSet
 
 router = SimpleRouter()
 # The Node server's paths have no trailing slash (/api/camera/capture); Django's style has one. Take both.
 router.trailing_slash = "/?"
 router.register("camera", CameraViewSet, basename="camera")
+router.register("cameras", CamerasViewSet, basename="cameras")
 router.register("captures", CaptureViewSet, basename="capture")
 router.register("analyze", AnalyzeViewSet, basename="analyze")
 

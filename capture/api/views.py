@@ -6,65 +6,49 @@ from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from capture.api.analyze import CaptureDetailSerializer
 from capture.api.serializers import CaptureParamsSerializer, CaptureSerializer
-from capture.camera.service import CaptureService, camera_status
+from capture.camera.params import control_defaults, parse_capture_request
+from capture.camera.registry import Camera, all_cameras, get_camera, known_camera_indexes
+from capture.camera.service import CaptureService, captured
+from capture.camera.status import CameraSerializer, CameraStatusSerializer, camera_status, camera_summary
 from capture.models import Capture
 
 _ERROR = inline_serializer("Error", {"ok": serializers.BooleanField(), "error": serializers.CharField()})
 _CAPTURE_ERRORS = {code: _ERROR for code in (400, 401, 409, 413, 415, 500, 504)}
-_STATUS = inline_serializer(
-    "CameraStatus",
-    {
-        "ok": serializers.BooleanField(),
-        "cameraDetected": serializers.BooleanField(allow_null=True),
-        "busy": serializers.BooleanField(),
-        "busySince": serializers.DateTimeField(allow_null=True),
-        "lastCaptureAt": serializers.DateTimeField(allow_null=True),
-        "lastError": serializers.CharField(allow_null=True),
-        "lastErrorAt": serializers.DateTimeField(allow_null=True),
-        "backend": serializers.CharField(),
-        "simulated": serializers.BooleanField(),
-        "cameras": serializers.ListField(child=serializers.DictField()),
-        "detectedAt": serializers.DateTimeField(allow_null=True),
-    },
-)
+_CAPTURED = {
+    "ok": serializers.BooleanField(),
+    "filename": serializers.CharField(),
+    "url": serializers.CharField(),
+    "camera": serializers.IntegerField(),
+    "width": serializers.IntegerField(help_text="the file's real width (the camera may round what was asked)"),
+    "height": serializers.IntegerField(help_text="the file's real height"),
+    "sizeBytes": serializers.IntegerField(),
+    "metadata": serializers.DictField(allow_null=True, help_text="what the camera reported (jpg on rpicam)"),
+}
 
 
 class CameraViewSet(viewsets.ViewSet):
-    """`/api/camera/...`: take captures and read the camera's status."""
+    """`/api/camera/...`: the seed's routes. Captures take `camera` in the body (default CAMERA_INDEX)."""
 
     @extend_schema(
         request=CaptureParamsSerializer,
-        responses={
-            200: inline_serializer(
-                "CaptureDone",
-                {"ok": serializers.BooleanField(), "filename": serializers.CharField(), "url": serializers.CharField()},
-            ),
-            **_CAPTURE_ERRORS,
-        },
+        responses={200: inline_serializer("CaptureDone", _CAPTURED), **_CAPTURE_ERRORS},
     )
     @action(detail=False, methods=["post"])
     def capture(self, request: Request) -> Response:
-        row = self._capture(request, Capture.Source.API)
-        return Response({"ok": True, "filename": row.filename, "url": row.url})
+        row = CaptureService().capture(parse_capture_request(request.data), Capture.Source.API)
+        return Response(captured(row))
 
     @extend_schema(
         request=CaptureParamsSerializer,
         responses={
             200: inline_serializer(
-                "CaptureQueued",
-                {
-                    "ok": serializers.BooleanField(),
-                    "jobId": serializers.CharField(),
-                    "filename": serializers.CharField(),
-                    "status": serializers.CharField(),
-                    "url": serializers.CharField(),
-                },
+                "CaptureQueued", {**_CAPTURED, "jobId": serializers.CharField(), "status": serializers.CharField()}
             ),
             **_CAPTURE_ERRORS,
         },
@@ -72,20 +56,64 @@ class CameraViewSet(viewsets.ViewSet):
     @action(detail=False, methods=["post"], url_path="capture-and-analyze")
     def capture_and_analyze(self, request: Request) -> Response:
         service = CaptureService()
-        row = self._capture(request, Capture.Source.API_ANALYZE, service)
+        row = service.capture(parse_capture_request(request.data), Capture.Source.API_ANALYZE)
         # The camera lock is already released: a slow analyzer never holds the camera.
         job_id = service.forward_to_analyzer(row, request.build_absolute_uri(row.url))
-        return Response({"ok": True, "jobId": job_id, "filename": row.filename, "status": "queued", "url": row.url})
+        return Response({**captured(row), "jobId": job_id, "status": "queued"})
 
-    @extend_schema(responses={200: _STATUS, 401: _ERROR})
+    @extend_schema(responses={200: CameraStatusSerializer, 401: _ERROR})
     @action(detail=False, methods=["get"])
     def status(self, request: Request) -> Response:
-        return Response(camera_status(settings.CAMERA_INDEX))
+        return Response(camera_status(get_camera(settings.CAMERA_INDEX)))
 
-    def _capture(self, request: Request, source: str, service: CaptureService | None = None) -> Capture:
-        params = CaptureParamsSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
-        return (service or CaptureService()).capture(params.to_request(settings.CAMERA_INDEX), source)
+
+class CamerasViewSet(viewsets.ViewSet):
+    """`/api/cameras/`: every camera of this Pi, one camera, and one camera's status."""
+
+    lookup_field = "index"
+    lookup_value_regex = "[0-9]+"
+
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "CameraList", {"ok": serializers.BooleanField(), "cameras": CameraSerializer(many=True)}
+            ),
+            401: _ERROR,
+        }
+    )
+    def list(self, request: Request) -> Response:
+        cameras = all_cameras()
+        detection = get_camera().detection(wait=True)
+        return Response({"ok": True, "cameras": [_summary(camera, detection) for camera in cameras]})
+
+    @extend_schema(
+        responses={
+            200: inline_serializer("CameraDetail", {"ok": serializers.BooleanField(), **CameraSerializer().fields}),
+            401: _ERROR,
+            404: _ERROR,
+        }
+    )
+    def retrieve(self, request: Request, index: str | None = None) -> Response:
+        camera = _camera_or_404(index)
+        return Response({"ok": True, **_summary(camera, camera.detection(wait=True))})
+
+    @extend_schema(responses={200: CameraStatusSerializer, 401: _ERROR, 404: _ERROR})
+    @action(detail=True, methods=["get"])
+    def status(self, request: Request, index: str | None = None) -> Response:
+        return Response(camera_status(_camera_or_404(index)))
+
+
+def _camera_or_404(index: str | None) -> Camera:
+    number = int(index or 0)
+    known = known_camera_indexes()
+    if number != settings.CAMERA_INDEX and number not in known:
+        listed = ", ".join(str(i) for i in known) or "none"
+        raise NotFound(f"No camera {number}: the cameras are {listed}")
+    return get_camera(number)
+
+
+def _summary(camera: Camera, detection) -> dict:
+    return camera_summary(camera, detection, control_defaults(camera.index))
 
 
 @extend_schema_view(
@@ -93,6 +121,7 @@ class CameraViewSet(viewsets.ViewSet):
         parameters=[
             OpenApiParameter("format", enum=Capture.Format.values),
             OpenApiParameter("status", enum=Capture.Status.values),
+            OpenApiParameter("camera", int, description="camera index"),
         ],
         responses={200: CaptureSerializer(many=True), 400: _ERROR, 401: _ERROR, 404: _ERROR},
     ),
@@ -112,6 +141,11 @@ class CaptureViewSet(viewsets.ReadOnlyModelViewSet):
             if value not in choices:
                 raise ValidationError({field: [f"must be one of {', '.join(choices)}"]})
             queryset = queryset.filter(**{field: value})
+        camera = self.request.query_params.get("camera")
+        if camera is not None:
+            if not camera.isdigit() or int(camera) > 63:
+                raise ValidationError({"camera": ["must be a camera index (0-63)"]})
+            queryset = queryset.for_camera(int(camera))
         return queryset
 
     def get_serializer_class(self):

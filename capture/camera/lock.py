@@ -8,7 +8,9 @@
   Readers use it to report `busy` without ever taking the lock, and the next holder uses it to clean up
   after a holder that crashed.
 
-Locks are keyed by camera index, so a second camera gets its own lock file.
+Locks are keyed by camera index, so a second camera gets its own lock file. Camera detection takes the lock
+too, briefly (see capture.camera.detection): a capture that finds a detection holding the camera waits for it
+rather than answering 409.
 """
 
 from __future__ import annotations
@@ -30,8 +32,11 @@ log = logging.getLogger(__name__)
 _RECORD_MAX_BYTES = 64 * 1024
 # How long a new holder waits for the kernel to drop the flock after it killed a stale holder's camera.
 _STALE_RELEASE_WAIT_SEC = 2.0
+# How long a capture waits for a camera listing to finish (the listing's own timeout is 10 s).
+DETECTION_WAIT_SEC = 12.0
 
 _local_locks: dict[str, threading.Lock] = {}
+_local_purposes: dict[str, str] = {}  # what this process holds each lock for
 _local_locks_guard = threading.Lock()
 
 
@@ -50,6 +55,7 @@ class Holder:
     expiresAt: float  # noqa: N815
     captureId: int | None = None  # noqa: N815
     cameraPgid: int | None = None  # noqa: N815
+    purpose: str = "capture"  # or "detect": a camera listing, which captures wait for
 
     def is_active(self) -> bool:
         """True while the holder or its camera processes are still running."""
@@ -66,11 +72,28 @@ class CameraLock:
         # Camera 0 uses the configured path itself (/tmp/camera.lock, as in the Node server).
         self.path = Path(base_path) if camera == 0 else Path(f"{base_path}.{camera}")
 
-    def acquire(self, ttl_sec: float) -> CameraLease:
-        """Take the camera at once or raise CameraBusy; never waits for another capture."""
+    def acquire(self, ttl_sec: float, purpose: str = "capture") -> CameraLease:
+        """Take the camera at once or raise CameraBusy; never waits for another capture, only for a listing."""
+        deadline = time.monotonic() + DETECTION_WAIT_SEC
+        while True:
+            try:
+                return self._acquire_now(ttl_sec, purpose)
+            except CameraBusy:
+                if purpose == "detect" or not self._held_for_detection() or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.02)
+
+    def _held_for_detection(self) -> bool:
+        if _local_lock(self.path).locked():
+            return _local_purposes.get(str(self.path)) == "detect"
+        holder = self._read()
+        return holder is not None and holder.purpose == "detect" and holder.is_active()
+
+    def _acquire_now(self, ttl_sec: float, purpose: str) -> CameraLease:
         local = _local_lock(self.path)
         if not local.acquire(blocking=False):
             raise CameraBusy()
+        _local_purposes[str(self.path)] = purpose
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o660)
             try:
@@ -82,7 +105,7 @@ class CameraLock:
                 if previous is not None and previous.cameraPgid:
                     _kill_group(previous.cameraPgid)
                 now = time.time()
-                lease = CameraLease(fd, local, Holder(os.getpid(), self.camera, now, now + ttl_sec))
+                lease = CameraLease(fd, local, Holder(os.getpid(), self.camera, now, now + ttl_sec, purpose=purpose))
                 lease.write()
                 return lease
             except BaseException:

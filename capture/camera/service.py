@@ -19,13 +19,15 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from capture.camera.backends import CameraBackend, CaptureRequest, Detection, get_backend
-from capture.camera.lock import CameraLease, CameraLock
+from capture.camera.budget import camera_timeout, capture_budget
+from capture.camera.lock import CameraLease
+from capture.camera.registry import Camera, get_camera
+from capture.camera.request import CaptureRequest
 from capture.errors import AnalyzeFailed, CaptureError, CaptureFailed, CaptureTimeout
 from capture.filenames import default_filename, publish
 from capture.lib import http
 from capture.lib.runner import CommandError, CommandFailed, CommandTimeout, run_command
-from capture.models import HAS_ERROR, Capture
+from capture.models import Capture
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +36,23 @@ LOW_DISK_BYTES = 1024 * 1024  # below this, a failed capture is blamed on the fu
 
 
 class CaptureService:
-    def __init__(self, backend: CameraBackend | None = None) -> None:
-        self.backend = backend or get_backend()
-
     def capture(self, request: CaptureRequest, source: str) -> Capture:
         """Take one capture; raise CameraBusy (409), CaptureTimeout (504) or CaptureFailed (500)."""
+        camera = get_camera(request.camera)
+        try:
+            return self._capture(camera, request, source)
+        except CaptureFailed:
+            # A camera that was unplugged (or came back) makes captures fail: look again, now that it's free.
+            if camera.backend.static_detection() is None:
+                camera.shared_detection.refresh_in_background()
+            raise
+
+    def _capture(self, camera: Camera, request: CaptureRequest, source: str) -> Capture:
         requested_at = timezone.now()
         started = time.monotonic()
         _check_upload_dir()
-        lock = CameraLock(settings.CAMERA_LOCK_PATH, request.camera)
-        with lock.acquire(ttl_sec=self.time_budget(request)) as lease:
+        backend = camera.backend
+        with camera.lock.acquire(ttl_sec=capture_budget(request, simulated=backend.simulated)) as lease:
             _recover_interrupted(request.camera)
             row = Capture.objects.create(
                 format=request.format,
@@ -53,16 +62,17 @@ class CaptureService:
                 duration_sec=request.duration_sec,
                 requested_filename=request.filename,
                 camera_index=request.camera,
+                controls=request.controls,
                 source=source,
-                backend=self.backend.name,
+                backend=backend.name,
                 requested_at=requested_at,
                 started_at=timezone.now(),
             )
             lease.update(captureId=row.pk)
-            session = _Session(lease, row, request)
+            session = _Session(lease, row, request, simulated=backend.simulated)
             try:
-                output = session.temp_path(request.format)
-                self.backend.capture(request, output, session)
+                output = session.temp_path(request.kind.extension)
+                row.metadata = backend.capture(request, output, session)
                 self._publish(row, request, output)
             except CommandTimeout as exc:
                 row.status, row.error = Capture.Status.TIMEOUT, f"Command timeout: {exc}"
@@ -94,26 +104,15 @@ class CaptureService:
                 row.finished_at = timezone.now()
                 row.total_ms = int((time.monotonic() - started) * 1000)
                 row.save()
-                self.backend.note_capture_outcome(row.status == Capture.Status.OK)
         log.info("capture #%d %s: %s (%s bytes, %d ms)", row.pk, row.status, row.filename, row.size_bytes, row.total_ms)
         return row
-
-    def time_budget(self, request: CaptureRequest) -> float:
-        """Worst case for one capture: the camera's timeout, a remux, and the stop signals' grace."""
-        return (
-            request.duration_sec
-            + settings.CAMERA_TIMEOUT_MARGIN_SEC
-            + (settings.REMUX_TIMEOUT_SEC if request.format == "mp4" else 0)
-            + 3 * settings.CAMERA_KILL_GRACE_SEC
-            + (5 + request.duration_sec if self.backend.simulated else 0)
-        )
 
     def _publish(self, row: Capture, request: CaptureRequest, output: Path) -> None:
         size = output.stat().st_size if output.exists() else 0
         if size == 0:
             raise CaptureFailed("The camera finished without writing a file")
         wanted = request.filename or default_filename(
-            datetime.now(), request.width, request.height, request.fps, request.duration_sec, request.format
+            datetime.now(), request.width, request.height, request.fps, request.duration_sec, request.kind.extension
         )
         row.filename = publish(output, settings.MEDIA_ROOT, wanted)
         row.size_bytes = size
@@ -141,40 +140,27 @@ class CaptureService:
         return row.analyze_job_id
 
 
-def camera_status(camera: int = 0, detection: Detection | None = None) -> dict:
-    """The status endpoint's answer. Reads cached detection, the lock record and the database only:
-    it never runs a subprocess and never takes the lock. `manage.py camera_status` passes a fresh detection."""
-    backend = get_backend()
-    detection = detection or backend.detection()
-    holder = CameraLock(settings.CAMERA_LOCK_PATH, camera).peek()
-    last_capture_at = (
-        Capture.objects.filter(status=Capture.Status.OK).order_by("-finished_at")
-        .values_list("finished_at", flat=True).first()
-    )  # fmt: skip
-    last_error = (
-        Capture.objects.filter(HAS_ERROR)
-        .order_by("-id").values("error", "analyze_error", "finished_at").first()
-    )  # fmt: skip
+def captured(row: Capture) -> dict:
+    """The answer to a capture (API and `manage.py capture --json`): the seed's `{ok, filename, url}` plus
+    the camera and what the file really is."""
     return {
         "ok": True,
-        "cameraDetected": detection.detected,
-        "busy": holder is not None,
-        "busySince": _iso_from_epoch(holder.createdAt) if holder else None,
-        "lastCaptureAt": last_capture_at,
-        "lastError": (last_error["analyze_error"] or last_error["error"]) if last_error else None,
-        "lastErrorAt": last_error["finished_at"] if last_error else None,
-        "backend": backend.name,
-        "simulated": backend.simulated,
-        "cameras": detection.cameras,
-        "detectedAt": _iso_from_epoch(detection.checked_at) if detection.checked_at else None,
+        "filename": row.filename,
+        "url": row.url,
+        "camera": row.camera_index,
+        "width": row.file_width or row.width,
+        "height": row.file_height or row.height,
+        "sizeBytes": row.size_bytes,
+        "metadata": row.metadata,
     }
 
 
 class _Session:
     """What a backend may do while it holds the camera: make temporary files and run commands."""
 
-    def __init__(self, lease: CameraLease, row: Capture, request: CaptureRequest) -> None:
+    def __init__(self, lease: CameraLease, row: Capture, request: CaptureRequest, *, simulated: bool) -> None:
         self.lease = lease
+        self.simulated = simulated
         self.row = row
         self.request = request
         self.commands: list[dict] = []
@@ -187,9 +173,8 @@ class _Session:
         self._partials.append(path)
         return path
 
-    def run_camera(self, argv: Sequence[str], *, stop_signals: Sequence[int], extra_sec: float = 0) -> None:
-        # The Node server's budget: durationSec*1000 + 3 s.
-        timeout = self.request.duration_sec + settings.CAMERA_TIMEOUT_MARGIN_SEC + extra_sec
+    def run_camera(self, argv: Sequence[str], *, stop_signals: Sequence[int]) -> None:
+        timeout = camera_timeout(self.request, simulated=self.simulated)
         self.camera_ms = (self.camera_ms or 0) + self._run(
             argv,
             timeout,
@@ -251,7 +236,3 @@ def _recover_interrupted(camera: int) -> None:
         row.finished_at = timezone.now()
         row.save(update_fields=["status", "error", "finished_at"])
         log.warning("capture #%d was interrupted by a crash; marked and cleaned up", row.pk)
-
-
-def _iso_from_epoch(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=timezone.get_current_timezone())

@@ -102,12 +102,14 @@ def run_command(
     cwd: str | os.PathLike | None = None,
     pass_fds: Sequence[int] = (),
     on_start: Callable[[int], None] | None = None,
+    keep_stdout: int = OUTPUT_TAIL_CHARS,
 ) -> CommandResult:
     """Run argv to completion and return its result; raise CommandFailed/CommandTimeout otherwise.
 
     On timeout (or if we are interrupted), each of `stop_signals` goes to the process group in turn, with
     `kill_grace` seconds to exit after each, then SIGKILL. Whatever the command forked is killed at the end
-    too, so no process outlives the call.
+    too, so no process outlives the call. The result keeps the last `keep_stdout` characters of stdout (a
+    listing or `--help` that must be read whole asks for more) and OUTPUT_TAIL_CHARS of stderr.
     """
     argv = [str(arg) for arg in argv]
     log.info("run: %s", shlex.join(argv))
@@ -150,7 +152,7 @@ def run_command(
         finally:
             _signal_group(proc.pid, signal.SIGKILL)
 
-        result = CommandResult(argv, returncode, _tail(out), _tail(err), _ms_since(started), timed_out)
+        result = CommandResult(argv, returncode, _tail(out, keep_stdout), _tail(err), _ms_since(started), timed_out)
 
     log.info(
         "exit %s in %d ms: %s | stdout: %s | stderr: %s",
@@ -213,9 +215,9 @@ def _program_name(argv: list[str]) -> str:
     return name
 
 
-def _tail(stream: IO[bytes]) -> str:
+def _tail(stream: IO[bytes], chars: int = OUTPUT_TAIL_CHARS) -> str:
     size = stream.seek(0, os.SEEK_END)
-    stream.seek(max(0, size - OUTPUT_TAIL_CHARS))
+    stream.seek(max(0, size - chars))
     return stream.read().decode("utf-8", errors="replace")
 
 

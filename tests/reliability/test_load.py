@@ -36,7 +36,7 @@ def camera_runs(runs_log) -> list[tuple[float, float, str]]:
     """(start, end, app) of every camera run, from the stand-in's own log."""
     starts, runs = {}, []
     for line in runs_log.read_text().splitlines():
-        event, app, _camera, pid, when = line.split()
+        event, app, _camera, pid, when, *_ = line.split()  # `end` lines also say how the run stopped
         if event == "start":
             starts[pid] = float(when)
         else:

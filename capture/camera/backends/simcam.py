@@ -19,12 +19,16 @@ _stop = threading.Event()
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ffmpeg", required=True)
+    parser.add_argument("--camera", type=int, default=0, help="index shown on the frames")
     parser.add_argument("--format", choices=["jpg", "h264", "mp4"], required=True)
     parser.add_argument("--width", type=int, required=True)
     parser.add_argument("--height", type=int, required=True)
     parser.add_argument("--fps", type=int, required=True)
     parser.add_argument("--duration", type=float, required=True, help="seconds of simulated recording")
     parser.add_argument("--speed", type=float, default=1.0, help=">1 records faster than real time")
+    parser.add_argument("--hflip", action="store_true")
+    parser.add_argument("--vflip", action="store_true")
+    parser.add_argument("--quality", type=int, default=93, help="JPEG quality, 1-100")
     parser.add_argument("--output", required=True)
     return parser.parse_args(argv)
 
@@ -32,14 +36,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def render_argv(args: argparse.Namespace, seconds: float, *, label: bool = True) -> list[str]:
     source = f"testsrc2=size={args.width}x{args.height}:rate={args.fps}"
     argv = [args.ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source]
+    # The flips come after the label, so the label turns with the picture as a real scene would.
+    filters = ["hflip"] * args.hflip + ["vflip"] * args.vflip
     if label:
-        argv += [
-            "-vf",
-            f"drawtext=text='SIMULATED CAMERA %{{localtime}}':fontcolor=white:fontsize={max(12, args.height // 20)}"
-            ":box=1:boxcolor=black@0.6:x=20:y=20",
-        ]
+        filters.insert(
+            0,
+            f"drawtext=text='SIMULATED CAMERA {args.camera} %{{localtime}}':fontcolor=white"
+            f":fontsize={max(12, args.height // 20)}:box=1:boxcolor=black@0.6:x=20:y=20",
+        )
+    if filters:
+        argv += ["-vf", ",".join(filters)]
     if args.format == "jpg":
-        return [*argv, "-frames:v", "1", "-q:v", "3", "-f", "image2", "-c:v", "mjpeg", args.output]
+        # ffmpeg's mjpeg qscale runs 2 (best) to 31; map the apps' 1-100 quality onto it.
+        qscale = str(max(2, min(31, round(2 + (100 - args.quality) * 29 / 100))))
+        return [*argv, "-frames:v", "1", "-q:v", qscale, "-f", "image2", "-c:v", "mjpeg", args.output]
     frames = max(1, round(seconds * args.fps))
     encode = [
         "-frames:v",

@@ -1,8 +1,9 @@
 """The embedded simulated camera, for machines without one.
 
-Each capture runs capture/camera/backends/simcam.py as the camera process: it takes the requested wall time (so the
-lock, 409s and timeouts behave as on hardware), then has ffmpeg render a labelled test pattern at the
-requested size, fps and duration. Status reports backend "simulated" and no detected camera, so nobody
+Each capture runs capture/camera/backends/simcam.py as the camera process: it takes the requested wall time (so
+the lock, 409s and timeouts behave as on hardware), then has ffmpeg render a test pattern labelled "SIMULATED
+CAMERA <index>" at the requested size, fps and duration, with the rotation and flips applied; the other
+controls are only recorded on the row. Status reports backend "simulated" and no detected camera, so nobody
 mistakes it for a real one.
 """
 
@@ -13,35 +14,51 @@ import sys
 import time
 from pathlib import Path
 
-from capture.camera.backends.base import CameraBackend, CameraSession, CaptureRequest, Detection
+from django.conf import settings
+
+from capture.camera.backends.base import CameraBackend, CameraSession
+from capture.camera.detection import Detection
+from capture.camera.request import CaptureRequest
 from capture.lib.ffmpeg import find_ffmpeg
 
 SIMCAM = Path(__file__).with_name("simcam.py")
-SIMULATED_CAMERA = {
-    "index": 0,
-    "model": "simulated",
-    "width": 1920,
-    "height": 1080,
-    "bitDepth": None,
-    "cfa": None,
-    "id": "simulated",
-}
+
+
+def simulated_camera(index: int) -> dict:
+    return {
+        "index": index,
+        "model": "simulated",
+        "width": 1920,
+        "height": 1080,
+        "bitDepth": None,
+        "cfa": None,
+        "id": f"simulated{index}",
+        "modes": [],
+    }
 
 
 class SimulatedBackend(CameraBackend):
     name = "simulated"
     simulated = True
 
-    def __init__(self, ffmpeg: str, speed: float) -> None:
-        super().__init__()
+    def __init__(self, ffmpeg: str, speed: float, cameras: int) -> None:
         self.ffmpeg = ffmpeg
         self.speed = speed
-        self._detection = self.detect_now()
+        self._detection = Detection(False, [simulated_camera(index) for index in range(cameras)], time.time())
 
-    def capture(self, request: CaptureRequest, output: Path, session: CameraSession) -> None:
+    @classmethod
+    def from_settings(cls) -> SimulatedBackend:
+        return cls(settings.FFMPEG_BINARY, settings.SIMULATED_SPEED, settings.SIMULATED_CAMERAS)
+
+    def capture(self, request: CaptureRequest, output: Path, session: CameraSession) -> dict | None:
+        controls = request.controls
+        # Rotation 180 is both flips, as on the real apps.
+        hflip = bool(controls.get("hflip")) != (controls.get("rotation") == 180)
+        vflip = bool(controls.get("vflip")) != (controls.get("rotation") == 180)
         argv = [
             sys.executable, str(SIMCAM),
             "--ffmpeg", find_ffmpeg(self.ffmpeg),
+            "--camera", str(request.camera),
             "--format", request.format,
             "--width", str(request.width),
             "--height", str(request.height),
@@ -50,15 +67,15 @@ class SimulatedBackend(CameraBackend):
             "--speed", str(self.speed),
             "--output", output.name,
         ]  # fmt: skip
-        # Software encoding is slow on a Pi, so rendering gets its own allowance on top of the camera budget.
-        render_allowance = 5 + (request.duration_sec if request.is_video else 0)
-        session.run_camera(argv, stop_signals=[signal.SIGINT, signal.SIGTERM], extra_sec=render_allowance)
+        argv += ["--hflip"] * hflip + ["--vflip"] * vflip
+        if "quality" in controls:
+            argv += ["--quality", str(controls["quality"])]
+        # Software encoding is slow on a Pi: capture.camera.budget gives the rendering its own allowance.
+        session.run_camera(argv, stop_signals=[signal.SIGINT, signal.SIGTERM])
+        return None
 
     def detect_now(self) -> Detection:
-        return Detection(False, [SIMULATED_CAMERA], time.time())
-
-    def detection(self) -> Detection:
         return self._detection
 
-    def note_capture_outcome(self, camera_worked: bool) -> None:
-        pass  # nothing to learn: the simulated camera always exists and is never a real one
+    def static_detection(self) -> Detection:
+        return self._detection

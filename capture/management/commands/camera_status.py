@@ -9,9 +9,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from capture.camera.backends import get_backend
-from capture.camera.lock import CameraLock
-from capture.camera.service import camera_status
+from capture.camera.detection import Detection
+from capture.camera.registry import get_camera
+from capture.camera.status import camera_status
 from capture.management.console import api_json, server_logs_only_when_verbose
 
 
@@ -20,15 +20,21 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--json", action="store_true", help="print GET /api/camera/status's JSON, plus the lock holder"
+            "--camera", type=int, default=settings.CAMERA_INDEX, help=f"camera index (default {settings.CAMERA_INDEX})"
+        )
+        parser.add_argument(
+            "--json", action="store_true", help="print GET /api/cameras/<n>/status's JSON, plus the lock holder"
         )
 
     def handle(self, *args, **options) -> None:
-        # The server caches detection; an operator asking from a shell wants to know about the camera now.
+        camera = get_camera(options["camera"])
+        # The server caches detection; an operator asking from a shell wants to know about the camera now. The
+        # listing goes through the shared detection, so it never runs beside a capture (it is skipped, and the
+        # last listing shown, while a camera is busy).
         with server_logs_only_when_verbose(options["verbosity"]):
-            detection = get_backend().detect_now()
-        status = camera_status(settings.CAMERA_INDEX, detection)
-        holder = CameraLock(settings.CAMERA_LOCK_PATH, settings.CAMERA_INDEX).peek()
+            detection = _detect_now(camera)
+        status = camera_status(camera, detection)
+        holder = camera.lock.peek()
         if options["json"]:
             status["holder"] = asdict(holder) if holder else None
             self.stdout.write(api_json(status))
@@ -48,6 +54,7 @@ class Command(BaseCommand):
             busy = "no"
         last_error = f"{status['lastError']} ({_when(status['lastErrorAt'])})" if status["lastError"] else "none"
         rows = [
+            ("camera", str(camera.index)),
             ("backend", backend),
             ("camera detected", "yes" if status["cameraDetected"] else "no" + _reason(detection.error)),
             ("cameras", "; ".join(cameras) or "none"),
@@ -59,8 +66,21 @@ class Command(BaseCommand):
             self.stdout.write(f"{label + ':':<17}{value}")
 
 
-def _when(moment: datetime | None) -> str:
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S %Z") if moment else "unknown"
+def _detect_now(camera) -> Detection:
+    if camera.backend.static_detection() is not None:
+        return camera.backend.static_detection()
+    shared = camera.shared_detection
+    known = shared.current()
+    indexes = sorted(set(known.indexes()) | {0, camera.index})
+    fresh = shared.refresh(shared.locks_for(indexes))
+    return fresh or shared.current()
+
+
+def _when(moment: str | None) -> str:
+    """An ISO time from the status JSON, in the server's local time."""
+    if not moment:
+        return "unknown"
+    return timezone.localtime(datetime.fromisoformat(moment.replace("Z", "+00:00"))).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def _reason(error: str) -> str:

@@ -6,6 +6,7 @@ Exit codes: 0 ok, 2 invalid options, 3 camera busy, 4 timeout, 130 interrupted (
 
 from __future__ import annotations
 
+import argparse
 import signal
 import threading
 import time
@@ -18,8 +19,8 @@ from django.template.defaultfilters import filesizeformat
 from rest_framework.exceptions import APIException, ValidationError
 
 from capture.api.errors import exception_handler
-from capture.api.serializers import CaptureParamsSerializer
-from capture.camera.service import CaptureService
+from capture.camera.params import PARAMS, PARAMS_BY_NAME, parse_capture_request, parse_text
+from capture.camera.service import CaptureService, captured
 from capture.errors import CameraBusy, CaptureInterrupted, CaptureTimeout
 from capture.management.console import api_json, server_logs_only_when_verbose
 from capture.models import Capture
@@ -31,33 +32,40 @@ EXIT_INTERRUPTED = 130
 # Shorter captures finish before a progress display would tell anyone anything.
 PROGRESS_MIN_SEC = 2.0
 
-# The API body's fields and the options that give them.
-FIELD_OPTIONS = {
-    "format": "format",
-    "width": "width",
-    "height": "height",
-    "fps": "fps",
-    "durationSec": "duration",
-    "filename": "filename",
-}
+# The API body's fields (capture.camera.params) and the options that give them: `--duration`, `--shutter-us`.
+FIELD_OPTIONS = {param.name: param.option for param in PARAMS}
 
 
 class Command(BaseCommand):
     help = "Take a photo or a video with the camera (same options, rules and lock as POST /api/camera/capture)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        # Values stay strings: CaptureParamsSerializer validates them exactly as it validates the API's body.
-        parser.add_argument("--format", help="jpg (default), h264 or mp4")
-        parser.add_argument("--width", help=f"pixels (default {settings.DEFAULT_WIDTH})")
-        parser.add_argument("--height", help=f"pixels (default {settings.DEFAULT_HEIGHT})")
-        parser.add_argument("--fps", help=f"frames per second (default {settings.DEFAULT_FPS})")
-        parser.add_argument(
-            "--duration",
-            metavar="SECONDS",
-            help=f"the API's durationSec: preview time for jpg (default {settings.DEFAULT_STILL_DURATION_SEC:g}), "
-            f"recording time for video (default {settings.DEFAULT_VIDEO_DURATION_SEC:g})",
-        )
-        parser.add_argument("--filename", help="name of the file in the upload directory (default: a dated name)")
+        # Values stay text: the API's own validation reads them exactly as it reads the API's body.
+        defaults = {
+            "width": settings.DEFAULT_WIDTH,
+            "height": settings.DEFAULT_HEIGHT,
+            "fps": settings.DEFAULT_FPS,
+            "camera": settings.CAMERA_INDEX,
+        }
+        for param in PARAMS:
+            help_text = param.help
+            if param.name in defaults:
+                help_text += f" (default {defaults[param.name]})"
+            elif param.name == "durationSec":
+                help_text += (
+                    f" (default {settings.DEFAULT_STILL_DURATION_SEC:g} for jpg, "
+                    f"{settings.DEFAULT_VIDEO_DURATION_SEC:g} for video)"
+                )
+            if param.kind == "choice":
+                help_text += f": {', '.join(str(choice) for choice in param.choices)}"
+            elif param.kind == "floats":
+                help_text += f", comma-separated ({param.length} numbers)"
+            if param.kind == "bool":
+                parser.add_argument(
+                    f"--{param.option}", dest=param.option, action=argparse.BooleanOptionalAction, help=help_text
+                )
+            else:
+                parser.add_argument(f"--{param.option}", dest=param.option, metavar=param.kind.upper(), help=help_text)
         parser.add_argument(
             "--analyze", action="store_true", help="then send the capture to ANALYZE_URL, like capture-and-analyze"
         )
@@ -69,13 +77,15 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the API's JSON answer instead of a line")
 
     def handle(self, *args, **options) -> None:
-        body = {field: options[option] for field, option in FIELD_OPTIONS.items() if options[option] is not None}
-        params = CaptureParamsSerializer(data=body)
+        body = {
+            name: _option_value(PARAMS_BY_NAME[name], options[option])
+            for name, option in FIELD_OPTIONS.items()
+            if options[option] is not None
+        }
         try:
-            params.is_valid(raise_exception=True)
+            request = parse_capture_request(body)
         except ValidationError as exc:
-            raise self._failure(exc, options, _invalid_options_message(params.errors), EXIT_INVALID) from None
-        request = params.to_request(settings.CAMERA_INDEX)
+            raise self._failure(exc, options, _invalid_options_message(exc.detail), EXIT_INVALID) from None
         service = CaptureService()
 
         try:
@@ -85,11 +95,11 @@ class Command(BaseCommand):
                 self._progress(request.format, request.duration_sec, options),
             ):
                 row = service.capture(request, Capture.Source.CLI)
-            answer = {"ok": True, "filename": row.filename, "url": row.url}
+            answer = captured(row)
             if options["analyze"]:
                 # As in the API, the analyzer is called after the camera is released.
                 job_id = service.forward_to_analyzer(row, options["base_url"].rstrip("/") + row.url)
-                answer = {"ok": True, "jobId": job_id, "filename": row.filename, "status": "queued", "url": row.url}
+                answer = {**answer, "jobId": job_id, "status": "queued"}
         except KeyboardInterrupt:
             # The runner stopped the camera, the service marked the row and removed partial files.
             raise self._failure(CaptureInterrupted(), options, "Capture interrupted", EXIT_INTERRUPTED) from None
@@ -197,8 +207,14 @@ def _interrupt_on_signals() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def _option_value(param, value):
+    return parse_text(param, value) if isinstance(value, str) else value
+
+
 def _invalid_options_message(errors: dict) -> str:
     problems = [
-        f"--{FIELD_OPTIONS.get(field, field)}: {message}" for field, messages in errors.items() for message in messages
+        f"--{FIELD_OPTIONS.get(field, field)}: {message}"
+        for field, messages in errors.items()
+        for message in (messages if isinstance(messages, list) else [messages])
     ]
     return "Invalid options: " + "; ".join(problems)
