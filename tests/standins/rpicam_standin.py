@@ -21,6 +21,7 @@ when the file is run directly. Environment knobs (all optional):
   STANDIN_IGNORE_SIGTERM=1 hung camera: ignore SIGTERM/SIGINT and hang after start-up
   STANDIN_FORK_CHILD=1     fork a child (same process group, inherits the sensor lock) that sleeps 600 s
   STANDIN_FAIL=<message>   fail after start-up with "ERROR: *** <message> ***", exit 255
+  STANDIN_LIST_SEC         how long --list-cameras takes (default 0; it logs list-start/list-end in runs.log)
 
 Files in the state dir:
 
@@ -1742,7 +1743,12 @@ def run(app: str, prog: str, args: list[str]) -> int:
     timeout = parse_time(str(opts.timeout), "ms")
     cams = cameras()
     if opts.list_cameras:
+        # The real listing acquires each camera in turn (options.cpp:465), so it must never overlap a capture:
+        # runs.log gets `list-start`/`list-end` lines (camera `*`) that tests check against the captures.
+        append_line("runs.log", f"list-start {prog} * {os.getpid()} {time.time():.6f}\n")
+        sleep_for(env_float("STANDIN_LIST_SEC", 0.0))
         sys.stdout.write(list_cameras_text(cams))  # libcamera logging is off for the listing
+        append_line("runs.log", f"list-end {prog} * {os.getpid()} {time.time():.6f}\n")
         return 0
 
     log = Log(int(opts.verbose))
