@@ -25,12 +25,12 @@ from django.utils.html import format_html, format_html_join
 
 from capture import jobs
 from capture.camera.service import CaptureService
-from capture.errors import CameraBusy, CaptureError
-from capture.files import delete_capture_files
+from capture.errors import CameraBusy, CaptureError, CaptureRunning
 from capture.forms import TakeCaptureForm
 from capture.models import AnalysisJob, Capture
+from capture.storage import THUMBNAIL_SIZES
 from capture.summary import capture_summary
-from capture.thumbnails import SIZES, ensure_thumbnail
+from capture.thumbnails import ensure_thumbnail
 from capture.uploads import serve_file
 
 LIST_THUMBNAIL_WIDTH = 112  # CSS pixels; the "small" thumbnail is 320 wide, sharp on 2x screens
@@ -277,18 +277,19 @@ class CaptureAdmin(admin.ModelAdmin):
         return django_delete_selected(self, request, queryset.exclude(status=Capture.Status.RUNNING))
 
     def delete_queryset(self, request: HttpRequest, queryset) -> None:
-        rows = list(queryset)
-        super().delete_queryset(request, queryset)
-        self._delete_files(request, rows)
+        self._delete_files(request, list(queryset))
 
     def delete_model(self, request: HttpRequest, obj: Capture) -> None:
-        super().delete_model(request, obj)
         self._delete_files(request, [obj])
 
     def _delete_files(self, request: HttpRequest, rows: list[Capture]) -> None:
         files = thumbnails = 0
         for row in rows:
-            removed_files, removed_thumbnails = delete_capture_files(row)
+            try:
+                removed_files, removed_thumbnails = row.delete_with_files()
+            except CaptureRunning as exc:  # started running after the page was shown
+                self.message_user(request, str(exc.detail), messages.WARNING)
+                continue
             files += removed_files
             thumbnails += removed_thumbnails
         self.message_user(
@@ -314,7 +315,7 @@ class CaptureAdmin(admin.ModelAdmin):
 
     def thumbnail_view(self, request: HttpRequest, object_id: int, size: str) -> HttpResponse:
         capture = self.get_object(request, str(object_id))
-        if capture is None or size not in SIZES or not self.has_view_permission(request, capture):
+        if capture is None or size not in THUMBNAIL_SIZES or not self.has_view_permission(request, capture):
             raise Http404("No thumbnail")
         thumbnail = ensure_thumbnail(capture, size)
         if thumbnail is None:

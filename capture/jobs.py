@@ -25,6 +25,7 @@ from django.utils import timezone
 from rest_framework import status
 from rest_framework.exceptions import APIException
 
+from capture import storage
 from capture.analysis import SUPPORTED_SUFFIXES, AnalysisError, analyze_file
 from capture.models import AnalysisJob, Capture
 
@@ -55,24 +56,17 @@ class RetryLater(Exception):
 
 
 def finished_upload(name: str) -> Path:
-    """The path of the finished upload `name`, or UnknownUpload.
+    """The path of the finished upload `name` (storage.finished_file(), the same rule as /uploads) in a
+    format the analyzer reads, or UnknownUpload saying why.
 
-    The same rule as /uploads: a plain name (no path), not hidden (files being written are hidden
-    `.partial-*` names), a regular file inside the upload directory even through a symlink."""
-    if not name or "/" in name or "\\" in name or "\x00" in name:
-        raise UnknownUpload(f"{name!r} is not a file name in {settings.MEDIA_URL}")
-    if name.startswith("."):
-        raise UnknownUpload(f"{name} is hidden: a file still being written, or not a capture")
-    if not name.lower().endswith(SUPPORTED_SUFFIXES):
-        raise UnknownUpload(f"{name} is not a file the analyzer reads ({', '.join(SUPPORTED_SUFFIXES)})")
-    root = settings.MEDIA_ROOT.resolve()
+    The suffix is checked before the disk, so that a name the analyzer could never read says so."""
     try:
-        path = (root / name).resolve(strict=True)
-    except (OSError, ValueError):
-        raise UnknownUpload(f"No finished file {name} in {settings.MEDIA_URL}") from None
-    if path.parent != root or path.name.startswith(".") or not path.is_file():
-        raise UnknownUpload(f"No finished file {name} in {settings.MEDIA_URL}")
-    return path
+        storage.check_name(name)
+        if not name.lower().endswith(SUPPORTED_SUFFIXES):
+            raise UnknownUpload(f"{name} is not a file the analyzer reads ({', '.join(SUPPORTED_SUFFIXES)})")
+        return storage.finished_file(name)
+    except storage.NotAFinishedFile as exc:
+        raise UnknownUpload(str(exc)) from None
 
 
 def submit(name: str) -> AnalysisJob:
