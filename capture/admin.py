@@ -23,7 +23,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from capture import jobs
+from capture.analysis import jobs, tasks
 from capture.camera.service import CaptureService
 from capture.errors import CameraBusy, CaptureError, CaptureRunning
 from capture.forms import TakeCaptureForm
@@ -253,7 +253,7 @@ class CaptureAdmin(admin.ModelAdmin):
         queued = skipped = 0
         for capture in queryset:
             try:
-                jobs.submit(capture.filename)
+                tasks.submit(capture.filename)
             except jobs.UnknownUpload:
                 skipped += 1  # no finished file (failed, running or deleted)
             except jobs.AnalysisQueueUnavailable as exc:

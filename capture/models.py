@@ -111,7 +111,7 @@ class Capture(models.Model):
 
 class AnalysisJob(models.Model):
     """One analysis of one finished upload (POST /api/analyze). The state lives here, not in the task queue:
-    the queue only says "look at job N", so a worker that dies mid-job loses nothing (see capture.jobs)."""
+    the queue only says "look at job N", so a worker that dies mid-job loses nothing (capture.analysis.jobs)."""
 
     class Status(models.TextChoices):
         QUEUED = "queued"
