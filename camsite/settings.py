@@ -245,8 +245,8 @@ LOGGING = {
         # Our RequestLogMiddleware logs every request; Django's own request logger would repeat 4xx/5xx.
         "django.request": {"level": "ERROR"},
         # The analysis worker's queue machinery: its per-task INFO lines (a sweep every minute) are noise next
-        # to capture.jobs' own lines, so below debug it logs warnings only. A handler here also keeps run_huey
-        # from adding its own, which printed every line twice.
+        # to capture.analysis.jobs' own lines, so below debug it logs warnings only. A handler here also keeps
+        # run_huey from adding its own, which printed every line twice.
         "huey": {"level": "WARNING" if LOG_LEVEL == "INFO" else LOG_LEVEL, "handlers": ["console"], "propagate": False},
     },
 }

@@ -23,15 +23,15 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from capture import jobs
+from capture.analysis import jobs, tasks
 from capture.camera.params import CONTROLS
 from capture.camera.service import CaptureService
-from capture.errors import CameraBusy, CaptureError
-from capture.files import delete_capture_files
+from capture.errors import CameraBusy, CaptureError, CaptureRunning
 from capture.forms import TakeCaptureForm
 from capture.models import AnalysisJob, Capture
+from capture.storage import THUMBNAIL_SIZES
 from capture.summary import capture_summary
-from capture.thumbnails import SIZES, ensure_thumbnail
+from capture.thumbnails import ensure_thumbnail
 from capture.uploads import serve_file
 
 LIST_THUMBNAIL_WIDTH = 112  # CSS pixels; the "small" thumbnail is 320 wide, sharp on 2x screens
@@ -280,7 +280,7 @@ class CaptureAdmin(admin.ModelAdmin):
         queued = skipped = 0
         for capture in queryset:
             try:
-                jobs.submit(capture.filename)
+                tasks.submit(capture.filename)
             except jobs.UnknownUpload:
                 skipped += 1  # no finished file (failed, running or deleted)
             except jobs.AnalysisQueueUnavailable as exc:
@@ -304,18 +304,19 @@ class CaptureAdmin(admin.ModelAdmin):
         return django_delete_selected(self, request, queryset.exclude(status=Capture.Status.RUNNING))
 
     def delete_queryset(self, request: HttpRequest, queryset) -> None:
-        rows = list(queryset)
-        super().delete_queryset(request, queryset)
-        self._delete_files(request, rows)
+        self._delete_files(request, list(queryset))
 
     def delete_model(self, request: HttpRequest, obj: Capture) -> None:
-        super().delete_model(request, obj)
         self._delete_files(request, [obj])
 
     def _delete_files(self, request: HttpRequest, rows: list[Capture]) -> None:
         files = thumbnails = 0
         for row in rows:
-            removed_files, removed_thumbnails = delete_capture_files(row)
+            try:
+                removed_files, removed_thumbnails = row.delete_with_files()
+            except CaptureRunning as exc:  # started running after the page was shown
+                self.message_user(request, str(exc.detail), messages.WARNING)
+                continue
             files += removed_files
             thumbnails += removed_thumbnails
         self.message_user(
@@ -341,7 +342,7 @@ class CaptureAdmin(admin.ModelAdmin):
 
     def thumbnail_view(self, request: HttpRequest, object_id: int, size: str) -> HttpResponse:
         capture = self.get_object(request, str(object_id))
-        if capture is None or size not in SIZES or not self.has_view_permission(request, capture):
+        if capture is None or size not in THUMBNAIL_SIZES or not self.has_view_permission(request, capture):
             raise Http404("No thumbnail")
         thumbnail = ensure_thumbnail(capture, size)
         if thumbnail is None:

@@ -42,3 +42,15 @@ class CaptureInterrupted(CaptureError):
 class AnalyzeFailed(CaptureError):
     default_detail = "Analyze request failed"
     default_code = "analyze_failed"
+
+
+class CaptureRunning(APIException):
+    """A capture's row and files can't be deleted while its capture is still being taken."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The capture is still running"
+    default_code = "capture_running"
+
+    def __init__(self, capture_id: int) -> None:
+        super().__init__(f"Capture {capture_id} is still running")
+        self.capture_id = capture_id

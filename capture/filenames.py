@@ -1,13 +1,10 @@
-"""Capture file names: sanitising what clients send, default names, and publishing without overwriting."""
+"""Capture file names: sanitising what clients send, and default names. Publishing them is capture.storage's."""
 
 from __future__ import annotations
 
-import errno
-import os
 import re
 import unicodedata
 from datetime import datetime
-from pathlib import Path
 
 MAX_STEM_LENGTH = 100
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -48,31 +45,3 @@ def sanitize_filename(raw: str, extension: str) -> str:
 def default_filename(when: datetime, width: int, height: int, fps: int, duration_sec: float, extension: str) -> str:
     """`YYYYMMDD_HHMMSS_{w}x{h}_{fps}fps_{dur}s.{ext}`, in the Pi's local time like the Node server."""
     return f"{when:%Y%m%d_%H%M%S}_{width}x{height}_{fps}fps_{duration_sec:g}s.{extension}"
-
-
-def publish(temp: Path, directory: Path, wanted: str) -> str:
-    """Give `temp` its public name in `directory` without ever replacing an existing file.
-
-    Tries `name.ext`, then `name_1.ext`, `name_2.ext`, ...; returns the name used. A hard link appears
-    atomically and fails if the name exists, so no reader sees a partial file and no capture is lost.
-    """
-    stem, _, ext = wanted.rpartition(".")
-    counter = 0
-    while True:
-        name = wanted if counter == 0 else f"{stem}_{counter}.{ext}"
-        try:
-            os.link(temp, directory / name)
-        except FileExistsError:
-            counter += 1
-            continue
-        except OSError as exc:
-            if exc.errno in (errno.EPERM, errno.ENOTSUP, errno.EXDEV):
-                # File systems without hard links (FAT on a USB stick): fall back to an exclusive rename.
-                if (directory / name).exists():
-                    counter += 1
-                    continue
-                os.rename(temp, directory / name)
-                return name
-            raise
-        temp.unlink()
-        return name

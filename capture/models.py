@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from capture import storage
+from capture.errors import CaptureRunning
 from capture.formats import FORMATS
 
 # A capture or its analyze forward failed: what the status endpoint reports as lastError.
@@ -109,10 +111,32 @@ class Capture(models.Model):
     def url(self) -> str | None:
         return f"{settings.MEDIA_URL}{self.filename}" if self.filename else None
 
+    def delete_with_files(self) -> tuple[int, int]:
+        """Delete this row (its analysis jobs cascade), then its file and thumbnails; return the (files,
+        thumbnails) removed. CaptureRunning while the capture is being taken: the service still writes the
+        row, and would write it back.
+
+        The row goes first. A crash between the two leaves a file with no row (still at /uploads, easy to
+        find and remove), never a row pointing at a missing file, and what is left over is only what the user
+        asked to delete. While the file is on disk its name stays taken (publishing never replaces a file), so
+        no new capture can get that name before the file is gone.
+        """
+        # The row's status in the database decides, not this instance's copy, which may be old.
+        _, deleted = Capture.objects.filter(pk=self.pk).exclude(status=Capture.Status.RUNNING).delete()
+        if not deleted.get(Capture._meta.label):
+            if Capture.objects.filter(pk=self.pk).exists():
+                raise CaptureRunning(self.pk)
+            # Deleted meanwhile by someone else, with its files: the name may already be a new capture's.
+            return 0, 0
+        # A name can come back once its file is gone (deleted by hand, say): the file is then the newer row's.
+        if self.filename and Capture.objects.filter(filename=self.filename, pk__gt=self.pk).exists():
+            return 0, 0
+        return storage.delete_capture_files(self)
+
 
 class AnalysisJob(models.Model):
     """One analysis of one finished upload (POST /api/analyze). The state lives here, not in the task queue:
-    the queue only says "look at job N", so a worker that dies mid-job loses nothing (see capture.jobs)."""
+    the queue only says "look at job N", so a worker that dies mid-job loses nothing (capture.analysis.jobs)."""
 
     class Status(models.TextChoices):
         QUEUED = "queued"

@@ -1,10 +1,11 @@
 """Thumbnails and poster frames of captures: made by ffmpeg on first use, then cached on disk.
 
-They live in MEDIA_ROOT/.thumbnails/, a hidden directory that /uploads never serves, named after the capture's
-file (`<filename>.<size>.jpg`). Nothing on the capture path makes them: a capture stays as fast as the camera
-allows, and the first page that shows a thumbnail pays for it once. A thumbnail carries its file's mtime as its
-own, so a different file under the same name (a name reused after a delete) gets a new one; comparing mtimes
-for equality rather than order keeps that true when a Pi without a clock battery jumps in time.
+Where they live is capture.storage's (thumbnail_path(): MEDIA_ROOT/.thumbnails/<filename>.<size>.jpg, a
+hidden directory that /uploads never serves); this module makes them. Nothing on the capture path makes them:
+a capture stays as fast as the camera allows, and the first page that shows a thumbnail pays for it once. A
+thumbnail carries its file's mtime as its own, so a different file under the same name (a name reused after a
+delete) gets a new one; comparing mtimes for equality rather than order keeps that true when a Pi without a
+clock battery jumps in time.
 """
 
 from __future__ import annotations
@@ -20,31 +21,18 @@ from django.conf import settings
 from capture.lib.ffmpeg import FfmpegNotFound, base_argv, find_ffmpeg
 from capture.lib.runner import CommandError, run_command
 from capture.models import Capture
+from capture.storage import THUMBNAIL_SIZES, failure_marker, thumbnail_path
 
 log = logging.getLogger(__name__)
 
-THUMBNAIL_DIR = ".thumbnails"
-SIZES = {"small": 320, "large": 1280}  # widths: list column (at 2x), poster frame
 FFMPEG_TIMEOUT_SEC = 30
 RETRY_FAILED_AFTER_SEC = 300  # a file ffmpeg cannot read is not retried on every page view
 # ffmpeg decoding 1080p is heavy on a Pi: a page full of new thumbnails makes them two at a time per worker.
 _render_slots = threading.BoundedSemaphore(2)
 
 
-def thumbnail_path(filename: str, size: str = "small") -> Path:
-    if size not in SIZES:
-        raise ValueError(f"unknown thumbnail size {size!r}")
-    return settings.MEDIA_ROOT / THUMBNAIL_DIR / f"{filename}.{size}.jpg"
-
-
-def cached_files(filename: str) -> list[Path]:
-    """Every cached file of one capture (thumbnails and failure markers) that exists now."""
-    paths = [thumbnail_path(filename, size) for size in SIZES]
-    return [p for path in paths for p in (path, _failure_marker(path)) if p.exists()]
-
-
 def ensure_thumbnail(capture: Capture, size: str = "small") -> Path | None:
-    """The capture's thumbnail (a JPEG `SIZES[size]` pixels wide at most), made now if needed.
+    """The capture's thumbnail (a JPEG `THUMBNAIL_SIZES[size]` pixels wide at most), made now if needed.
 
     None when there is no file or ffmpeg cannot read it. A video's thumbnail is its poster frame, taken a
     moment in, after the camera's exposure has settled.
@@ -64,7 +52,7 @@ def ensure_thumbnail(capture: Capture, size: str = "small") -> Path | None:
     with _render_slots:
         if _version_of(target) == version:  # another thread made it while this one waited
             return target
-        return _render(capture, source, target, SIZES[size], version)
+        return _render(capture, source, target, THUMBNAIL_SIZES[size], version)
 
 
 def thumbnail_argv(ffmpeg: str, source: Path, output: Path, width: int, offset_sec: float) -> list[str]:
@@ -99,18 +87,14 @@ def _render(capture: Capture, source: Path, target: Path, width: int, version: i
             if temporary.exists() and temporary.stat().st_size > 0:
                 os.utime(temporary, ns=(version, version))
                 os.replace(temporary, target)  # atomic: a reader sees the old file or the whole new one
-                _failure_marker(target).unlink(missing_ok=True)
+                failure_marker(target).unlink(missing_ok=True)
                 return target
     except FfmpegNotFound as exc:
         log.warning("no thumbnail for %s: %s", capture.filename, exc)
     finally:
         temporary.unlink(missing_ok=True)
-    _failure_marker(target).write_text(f"{version} {time.time()}")
+    failure_marker(target).write_text(f"{version} {time.time()}")
     return None
-
-
-def _failure_marker(target: Path) -> Path:
-    return target.with_name(target.name + ".failed")
 
 
 def _version_of(thumbnail: Path) -> int | None:
@@ -123,7 +107,7 @@ def _version_of(thumbnail: Path) -> int | None:
 def _recent_failure(target: Path, version: int) -> bool:
     """ffmpeg failed on this very file a short while ago."""
     try:
-        failed_version, failed_at = _failure_marker(target).read_text().split()
+        failed_version, failed_at = failure_marker(target).read_text().split()
         return int(failed_version) == version and time.time() - float(failed_at) < RETRY_FAILED_AFTER_SEC
     except (OSError, ValueError):
         return False

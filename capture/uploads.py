@@ -1,10 +1,11 @@
 """`GET /uploads/<name>`: captured files, with HTTP Range and caching headers so browsers can play and seek.
 
-Only finished captures are visible: names are plain (no paths), partial files are hidden dotfiles, and a
-symlink that leads out of MEDIA_ROOT (or to a hidden file) is refused. Django has no Range support (ticket
-#22479), so serve_file() does it: one range (`a-b`, `a-`, `-n`) gets a 206; several ranges or a malformed
-header get the whole file (RFC 9110 lets a server ignore Range); a range past the end gets a 416. The body is
-the open file itself, so gunicorn sends it with sendfile() and never reads it into memory.
+Only finished captures are visible (capture.storage.finished_file(): names are plain, partial files are
+hidden dotfiles, and a symlink that leads out of MEDIA_ROOT or to a hidden file is refused). Django has no
+Range support (ticket #22479), so serve_file() does it: one range (`a-b`, `a-`, `-n`) gets a 206; several
+ranges or a malformed header get the whole file (RFC 9110 lets a server ignore Range); a range past the end
+gets a 416. The body is the open file itself, so gunicorn sends it with sendfile() and never reads it into
+memory.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import os
 import re
 from pathlib import Path
 
-from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.utils.cache import get_conditional_response
 from django.utils.http import http_date, parse_http_date_safe
 from django.views.decorators.http import require_safe
+
+from capture.storage import NotAFinishedFile, finished_file
 
 CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".mp4": "video/mp4", ".h264": "video/h264"}
 _SINGLE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -27,22 +29,12 @@ _UNSATISFIABLE = (-1, -1)
 
 @require_safe
 def serve_upload(request: HttpRequest, name: str) -> HttpResponse:
-    # Files are never overwritten, but a deleted name can come back: browsers cache, then revalidate (304).
-    return serve_file(request, upload_path(name), cache_control="no-cache")
-
-
-def upload_path(name: str) -> Path:
-    """The published capture called `name`, or Http404 for anything else."""
-    if not name or name.startswith(".") or "/" in name or "\\" in name or "\x00" in name:
-        raise Http404("No such capture")
-    root = settings.MEDIA_ROOT.resolve()
     try:
-        path = (root / name).resolve(strict=True)
-    except (OSError, ValueError):
+        path = finished_file(name)
+    except NotAFinishedFile:
         raise Http404("No such capture") from None
-    if path.parent != root or path.name.startswith(".") or not path.is_file():
-        raise Http404("No such capture")
-    return path
+    # Files are never overwritten, but a deleted name can come back: browsers cache, then revalidate (304).
+    return serve_file(request, path, cache_control="no-cache")
 
 
 def serve_file(request: HttpRequest, path: Path, *, content_type: str = "", cache_control: str) -> HttpResponse:

@@ -1,4 +1,4 @@
-"""capture.analysis on real files made here: JPEGs by Pillow, videos by ffmpeg."""
+"""capture.analysis.metrics on real files made here: JPEGs by Pillow, videos by ffmpeg."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from capture.analysis import AnalysisError, analyze_file, laplacian_variance, motion_score
+from capture.analysis.metrics import AnalysisError, analyze_file, laplacian_variance, motion_score
 from capture.lib.ffmpeg import base_argv, find_ffmpeg
 from capture.lib.runner import run_command
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.utils import timezone
 from PIL import Image
 
+from capture.analysis.tasks import HUEY, analyze_job
 from capture.models import AnalysisJob, Capture
-from capture.tasks import HUEY, analyze_job
 
 
 def make_capture(settings, name: str, *, with_file: bool = True) -> Capture:

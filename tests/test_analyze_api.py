@@ -1,4 +1,4 @@
-"""POST /api/analyze and GET /api/analyze/<jobId>, and the job lifecycle in capture.jobs.
+"""POST /api/analyze and GET /api/analyze/<jobId>, and the job lifecycle in capture.analysis.jobs.
 
 Here the queue is huey's in-memory one (camsite.test_settings) and a test runs the queued jobs itself with
 run_queued(); tests/test_analyze_worker.py does the same with a real worker process.
@@ -17,9 +17,9 @@ from django.utils import timezone
 from huey.exceptions import RetryTask
 from PIL import Image
 
-from capture import jobs
+from capture.analysis import jobs, tasks
+from capture.analysis.tasks import HUEY, analyze_job, recover_jobs
 from capture.models import AnalysisJob, Capture
-from capture.tasks import HUEY, analyze_job
 
 URL = "/api/analyze"
 
@@ -189,7 +189,7 @@ def test_a_queue_that_is_down_is_503_and_the_job_is_marked_failed(post_json, sti
     def unreachable(pk):
         raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(jobs, "_enqueue", unreachable)
+    monkeypatch.setattr(tasks.QUEUE, "put", unreachable)
     response = post_json(URL, {"filename": still})
     assert response.status_code == 503
     assert response.json()["ok"] is False
@@ -295,7 +295,7 @@ def dead_pid() -> int:
 
 def test_a_job_whose_worker_process_died_is_queued_again_and_then_runs(db, still):
     job = running_job(still, f"{jobs.HOST}:{dead_pid()}:tok")
-    assert jobs.recover_orphans() == [job.pk]
+    assert tasks.recover_orphans() == [job.pk]
     job.refresh_from_db()
     assert (job.status, job.worker) == ("queued", "")
     assert "Interrupted: worker process" in job.error
@@ -311,7 +311,7 @@ def test_a_killed_but_unreaped_worker_counts_as_dead(db, still):
         proc.kill()
         os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # dead, not reaped: a zombie
         job = running_job(still, f"{jobs.HOST}:{proc.pid}:tok")
-        assert jobs.recover_orphans() == [job.pk]
+        assert tasks.recover_orphans() == [job.pk]
     finally:
         proc.wait()
 
@@ -322,7 +322,7 @@ def test_a_job_of_a_live_worker_is_left_alone(db, still):
         job = running_job(still, f"{jobs.HOST}:{proc.pid}:tok", started_ago=0)
         job.started_at = timezone.now() + timedelta(seconds=1)  # the worker was running before the job started
         job.save()
-        assert jobs.recover_orphans() == []
+        assert tasks.recover_orphans() == []
         assert AnalysisJob.objects.get(pk=job.pk).status == "running" and queued_pks() == []
     finally:
         proc.kill()
@@ -333,7 +333,7 @@ def test_a_pid_reused_by_a_newer_process_is_not_the_worker(db, still):
     proc = subprocess.Popen(["sleep", "30"])  # started now, so it can't have run a job that began an hour ago
     try:
         job = running_job(still, f"{jobs.HOST}:{proc.pid}:tok", started_ago=3600)
-        assert jobs.recover_orphans() == [job.pk]
+        assert tasks.recover_orphans() == [job.pk]
     finally:
         proc.kill()
         proc.wait()
@@ -341,14 +341,14 @@ def test_a_pid_reused_by_a_newer_process_is_not_the_worker(db, still):
 
 def test_this_processs_own_job_that_it_no_longer_runs_is_recovered(db, still):
     job = running_job(still, f"{jobs.HOST}:{os.getpid()}:not-an-active-token")
-    assert jobs.recover_orphans() == [job.pk]
+    assert tasks.recover_orphans() == [job.pk]
 
 
 def test_another_machines_job_is_recovered_only_once_stale(db, still, settings):
     settings.ANALYSIS_STALE_SEC = 600
     fresh = running_job(still, "other-pi:4242:tok", started_ago=60)
     stale = running_job(still, "other-pi:4243:tok", started_ago=601)
-    assert jobs.recover_orphans() == [stale.pk]
+    assert tasks.recover_orphans() == [stale.pk]
     assert AnalysisJob.objects.get(pk=fresh.pk).status == "running"
     assert "no answer from worker other-pi after 600 s" in AnalysisJob.objects.get(pk=stale.pk).error
 
@@ -359,13 +359,23 @@ def test_a_queued_job_that_lost_its_message_is_queued_again_once(db, still):
     waiting = new_job(still, created_at=an_hour_ago)
     analyze_job(waiting.pk)
     just_created = new_job(still)  # its message may be on its way: the API queues it right after the row
-    assert jobs.recover_orphans() == [lost.pk]
+    assert tasks.recover_orphans() == [lost.pk]
     assert sorted(queued_pks()) == sorted([waiting.pk, lost.pk])
-    assert jobs.recover_orphans() == []  # nothing is queued twice
+    assert tasks.recover_orphans() == []  # nothing is queued twice
     assert AnalysisJob.objects.get(pk=just_created.pk).status == "queued"
 
 
 def test_finished_jobs_are_never_touched(db, still):
     new_job(still, status="done", worker="", attempts=1)
     new_job(still, status="failed", worker="", attempts=1, error="x")
-    assert jobs.recover_orphans() == [] and queued_pks() == []
+    assert tasks.recover_orphans() == [] and queued_pks() == []
+
+
+def test_the_tasks_keep_the_names_queued_messages_carry():
+    # Messages queued before the tasks moved to capture.analysis.tasks name them capture.tasks.*.
+    registry = HUEY._registry
+    assert registry.task_to_string(analyze_job.task_class) == "capture.tasks.analyze_job"
+    assert registry.task_to_string(recover_jobs.task_class) == "capture.tasks.recover_jobs"
+    old_message = HUEY.serialize_task(analyze_job.s(7))
+    assert b"capture.tasks.analyze_job" in old_message
+    assert HUEY.deserialize_task(old_message).args == (7,)

@@ -6,6 +6,7 @@ Running install.sh for real (and the installed server behind nginx) is tests/tes
 from __future__ import annotations
 
 import configparser
+import http.client
 import os
 import re
 import runpy
@@ -19,6 +20,7 @@ import pytest
 from capture.camera.budget import capture_budget
 from capture.camera.request import CaptureRequest
 from tests.conftest import ROOT
+from tests.net import free_port, wait_for_http
 
 DEPLOY = ROOT / "deploy"
 UNITS = ["camsite-web.service", "camsite-worker.service"]
@@ -167,6 +169,83 @@ def test_nginx_accepts_the_site(tmp_path):
     result = nginx_test(tmp_path, include=DEPLOY / "nginx" / "camsite.conf")
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
+
+
+@pytest.fixture
+def nginx_uploads(tmp_path):
+    """The repo's site in a real nginx on a free port, serving /uploads/ from a temporary upload directory
+    that holds a finished capture, a partial one, a thumbnail and symlinks to the hidden ones. The upstream
+    is a closed port: whatever nginx passes on answers 502, so 404 is nginx's own refusal."""
+    nginx = shutil.which("nginx", path=SBIN_PATH)
+    if nginx is None:
+        pytest.skip("nginx is not installed (CI installs it: .ci/run)")
+    uploads = tmp_path / "uploads"
+    (uploads / ".thumbnails").mkdir(parents=True)
+    (uploads / "a.jpg").write_bytes(b"\xff\xd8finished")
+    (uploads / ".partial-1-0.mp4").write_bytes(b"half a video")
+    (uploads / ".thumbnails" / "a.jpg.small.jpg").write_bytes(b"\xff\xd8thumb")
+    (uploads / "link-to-partial.mp4").symlink_to(uploads / ".partial-1-0.mp4")
+    (uploads / "link-to-thumbnail.jpg").symlink_to(uploads / ".thumbnails" / "a.jpg.small.jpg")
+    port = free_port()
+    site = (DEPLOY / "nginx" / "camsite.conf").read_text()
+    for old, new in [
+        ("listen 80 default_server;", f"listen 127.0.0.1:{port} default_server;"),
+        ("listen [::]:80 default_server;\n", ""),
+        ("alias /var/lib/camsite/uploads/;", f"alias {uploads}/;"),
+        ("server 127.0.0.1:3000;", f"server 127.0.0.1:{free_port()};"),
+    ]:
+        assert old in site, old
+        site = site.replace(old, new)
+    (tmp_path / "site.conf").write_text(site)
+    conf = write_nginx_conf(tmp_path, include=tmp_path / "site.conf")
+    argv = [nginx, "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "error.log"), "-g", "daemon off;"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/uploads/a.jpg", timeout=20)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def raw_get(port: int, path: str) -> tuple[int, bytes]:
+    """GET `path` exactly as written (http.client sends it unnormalised, unlike requests)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_nginx_serves_finished_captures(nginx_uploads):
+    assert raw_get(nginx_uploads, "/uploads/a.jpg") == (200, b"\xff\xd8finished")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/uploads/.partial-1-0.mp4",
+        "/uploads/%2Epartial-1-0.mp4",
+        "/uploads//.partial-1-0.mp4",
+        "/uploads/x/../.partial-1-0.mp4",
+        "/uploads/.thumbnails",
+        "/uploads/.thumbnails/",
+        "/uploads/.thumbnails/a.jpg.small.jpg",
+        "/uploads/%2Ethumbnails%2Fa.jpg.small.jpg",
+        "/uploads/.%74humbnails/a.jpg.small.jpg",
+    ],
+)
+def test_nginx_never_serves_a_partial_file_or_the_thumbnail_cache(nginx_uploads, path):
+    assert raw_get(nginx_uploads, path)[0] == 404
+
+
+@pytest.mark.parametrize("path", ["/uploads/link-to-partial.mp4", "/uploads/link-to-thumbnail.jpg"])
+def test_nginx_follows_no_symlink_to_them_either(nginx_uploads, path):
+    status, body = raw_get(nginx_uploads, path)
+    assert status in (403, 404)  # disable_symlinks: 403
+    assert b"half a video" not in body and b"thumb" not in body
 
 
 def nginx_test(prefix: Path, include: Path | str) -> subprocess.CompletedProcess:

@@ -4,7 +4,7 @@ from datetime import datetime
 
 import pytest
 
-from capture.filenames import BadFilename, default_filename, publish, sanitize_filename
+from capture.filenames import BadFilename, default_filename, sanitize_filename
 
 
 @pytest.mark.parametrize(
@@ -48,15 +48,3 @@ def test_the_default_name_has_the_node_servers_shape():
     when = datetime(2024, 1, 1, 12, 0, 0)
     assert default_filename(when, 1920, 1080, 30, 3, "mp4") == "20240101_120000_1920x1080_30fps_3s.mp4"
     assert default_filename(when, 1280, 720, 30, 1.5, "jpg") == "20240101_120000_1280x720_30fps_1.5s.jpg"
-
-
-def test_publishing_never_overwrites(tmp_path):
-    (tmp_path / "shot.jpg").write_bytes(b"first")
-    for content in (b"second", b"third"):
-        temp = tmp_path / ".partial"
-        temp.write_bytes(content)
-        publish(temp, tmp_path, "shot.jpg")
-    assert (tmp_path / "shot.jpg").read_bytes() == b"first"
-    assert (tmp_path / "shot_1.jpg").read_bytes() == b"second"
-    assert (tmp_path / "shot_2.jpg").read_bytes() == b"third"
-    assert not (tmp_path / ".partial").exists()

@@ -11,7 +11,8 @@ from django.conf import settings
 
 from capture import thumbnails
 from capture.lib.runner import CommandFailed, run_command
-from capture.thumbnails import ensure_thumbnail, thumbnail_path
+from capture.storage import thumbnail_path
+from capture.thumbnails import ensure_thumbnail
 from tests.captures import make_row, take
 
 pytestmark = pytest.mark.django_db

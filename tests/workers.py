@@ -14,12 +14,13 @@ from tests.conftest import ROOT
 
 # The worker as `manage.py run_huey` runs it, except that each analysis first waits HOLD_ANALYSIS_SEC, and
 # fails once with an I/O error when FAIL_FIRST_ANALYSIS is set: so a test can catch a job `running`, or
-# make a transient failure. The patch is on capture.jobs' name for the analysis, nothing else changes.
+# make a transient failure. The patch is on capture.analysis.jobs' name for the analysis; nothing else
+# changes.
 _PATCHED_WORKER = """
 import errno, os, time
 import django
 django.setup()
-from capture import jobs
+from capture.analysis import jobs
 real = jobs.analyze_file
 failed = []
 def patched(path, **kwargs):

@@ -1,6 +1,7 @@
 """`/api/analyze`: the built-in analyzer. POST queues a job and answers at once; GET reads a job.
 
-The analysis itself never runs here: capture.jobs queues it for the worker (`manage.py run_huey`).
+The analysis itself never runs here: capture.analysis.tasks queues it for the worker (`manage.py
+run_huey`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from capture import jobs
+from capture.analysis import jobs, tasks
 from capture.api.serializers import CaptureSerializer
 from capture.models import AnalysisJob
 
@@ -101,7 +102,7 @@ class AnalyzeViewSet(viewsets.ViewSet):
     def create(self, request: Request) -> Response:
         body = AnalyzeRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        job = jobs.submit(body.validated_data["filename"])
+        job = tasks.submit(body.validated_data["filename"])
         return Response({"ok": True, "jobId": str(job.job_id), "status": job.status}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses={200: AnalysisJobSerializer, 401: _ERROR, 404: _ERROR})

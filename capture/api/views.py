@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
-from rest_framework import serializers, viewsets
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
@@ -126,9 +126,27 @@ def _summary(camera: Camera, detection) -> dict:
         responses={200: CaptureSerializer(many=True), 400: _ERROR, 401: _ERROR, 404: _ERROR},
     ),
     retrieve=extend_schema(responses={200: CaptureDetailSerializer, 401: _ERROR, 404: _ERROR}),
+    destroy=extend_schema(
+        description="Delete a capture: its row, its analysis jobs, its file and its thumbnails. "
+        "409 while it is still running.",
+        responses={
+            200: inline_serializer(
+                "CaptureDeleted",
+                {
+                    "ok": serializers.BooleanField(),
+                    "id": serializers.IntegerField(),
+                    "files": serializers.IntegerField(help_text="files removed from the upload directory (0 or 1)"),
+                    "thumbnails": serializers.IntegerField(help_text="cached thumbnails removed"),
+                },
+            ),
+            401: _ERROR,
+            404: _ERROR,
+            409: _ERROR,
+        },
+    ),
 )
-class CaptureViewSet(viewsets.ReadOnlyModelViewSet):
-    """`/api/captures/`: the capture history, newest first."""
+class CaptureViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
+    """`/api/captures/`: the capture history, newest first; DELETE one to remove it with its files."""
 
     serializer_class = CaptureSerializer
 
@@ -154,3 +172,10 @@ class CaptureViewSet(viewsets.ReadOnlyModelViewSet):
 
     def retrieve(self, request: Request, *args, **kwargs) -> Response:
         return Response({"ok": True, **self.get_serializer(self.get_object()).data})
+
+    def destroy(self, request: Request, *args, **kwargs) -> Response:
+        # 200 with a body rather than 204: every route of this API answers JSON with "ok", and the counts
+        # tell a client whether there was a file to delete.
+        capture = self.get_object()
+        files, thumbnails = capture.delete_with_files()
+        return Response({"ok": True, "id": capture.pk, "files": files, "thumbnails": thumbnails})

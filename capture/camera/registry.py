@@ -50,7 +50,7 @@ class Camera:
 
     @property
     def model(self) -> str:
-        info = self.info()
+        info = self.info(self.detection(wait=True))
         return info["model"] if info else "unknown"
 
     @property

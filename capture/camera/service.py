@@ -8,8 +8,6 @@ the Capture row, and releases the lock, on every path.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import signal
 import time
 from collections.abc import Sequence
@@ -19,20 +17,18 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
+from capture import storage
 from capture.camera.budget import camera_timeout, capture_budget
 from capture.camera.lock import CameraLease
 from capture.camera.registry import Camera, get_camera
 from capture.camera.request import CaptureRequest
 from capture.errors import AnalyzeFailed, CaptureError, CaptureFailed, CaptureTimeout
-from capture.filenames import default_filename, publish
+from capture.filenames import default_filename
 from capture.lib import http
 from capture.lib.runner import CommandError, CommandFailed, CommandTimeout, run_command
 from capture.models import Capture
 
 log = logging.getLogger(__name__)
-
-PARTIAL_PREFIX = ".partial-"  # hidden names: /uploads never serves them
-LOW_DISK_BYTES = 1024 * 1024  # below this, a failed capture is blamed on the full disk
 
 
 class CaptureService:
@@ -50,7 +46,7 @@ class CaptureService:
     def _capture(self, camera: Camera, request: CaptureRequest, source: str) -> Capture:
         requested_at = timezone.now()
         started = time.monotonic()
-        _check_upload_dir()
+        storage.check_upload_dir()
         backend = camera.backend
         with camera.lock.acquire(ttl_sec=capture_budget(request, simulated=backend.simulated)) as lease:
             _recover_interrupted(request.camera)
@@ -79,7 +75,7 @@ class CaptureService:
                 raise CaptureTimeout(row.error, capture=row) from exc
             except CommandFailed as exc:
                 row.status, row.error = Capture.Status.FAILED, f"Capture failed: {exc}"
-                if _upload_dir_full():
+                if storage.upload_dir_full():
                     # The app's own message ("failed to open file", an ffmpeg write error) hides the cause.
                     row.error = f"Upload directory {settings.MEDIA_ROOT} is full (no space left on device). {row.error}"
                 raise CaptureFailed(row.error, capture=row) from exc
@@ -114,7 +110,7 @@ class CaptureService:
         wanted = request.filename or default_filename(
             datetime.now(), request.width, request.height, request.fps, request.duration_sec, request.kind.extension
         )
-        row.filename = publish(output, settings.MEDIA_ROOT, wanted)
+        row.filename = storage.publish(output, wanted)
         row.size_bytes = size
         row.status = Capture.Status.OK
 
@@ -169,7 +165,7 @@ class _Session:
         self._partials: list[Path] = []
 
     def temp_path(self, extension: str) -> Path:
-        path = settings.MEDIA_ROOT / f"{PARTIAL_PREFIX}{self.row.pk}-{len(self._partials)}.{extension}"
+        path = storage.partial_path(self.row.pk, len(self._partials), extension)
         self._partials.append(path)
         return path
 
@@ -208,29 +204,12 @@ class _Session:
             path.unlink(missing_ok=True)
 
 
-def _check_upload_dir() -> None:
-    """Refuse before touching the camera when the files would have nowhere to go."""
-    root = settings.MEDIA_ROOT
-    if not root.is_dir():
-        raise CaptureFailed(f"Upload directory {root} does not exist (was it deleted or unmounted?)")
-    if not os.access(root, os.W_OK | os.X_OK):
-        raise CaptureFailed(f"Upload directory {root} is not writable by this server")
-
-
-def _upload_dir_full() -> bool:
-    try:
-        return shutil.disk_usage(settings.MEDIA_ROOT).free < LOW_DISK_BYTES
-    except OSError:
-        return False
-
-
 def _recover_interrupted(camera: int) -> None:
     """Rows still `running` while we hold this camera's lock belong to a holder that died (a killed worker,
     a reboot): mark them interrupted and delete their partial files."""
     orphans = list(Capture.objects.filter(camera_index=camera, status=Capture.Status.RUNNING))
     for row in orphans:
-        for partial in settings.MEDIA_ROOT.glob(f"{PARTIAL_PREFIX}{row.pk}-*"):
-            partial.unlink(missing_ok=True)
+        storage.remove_partials(row.pk)
         row.status = Capture.Status.INTERRUPTED
         row.error = "Interrupted: the process running this capture stopped (crash, kill or reboot)"
         row.finished_at = timezone.now()

@@ -120,7 +120,7 @@ def test_enospc_while_publishing_is_reported_and_leaves_nothing(post_json, monke
     def no_space(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("capture.camera.service.publish", no_space)
+    monkeypatch.setattr("capture.storage.publish", no_space)
     response = post_json("/api/camera/capture", {"durationSec": 0.2, "width": 64, "height": 64})
     assert response.status_code == 500
     assert "No space left on device" in response.json()["error"]

@@ -6,6 +6,9 @@ identity (host, pid and a token). huey deletes a message when a worker takes it,
 middle of a job (kill -9, power cut) leaves a `running` row and no message: recover_orphans(), run when a
 worker starts and every minute after, queues such jobs again, as well as `queued` rows that have no message.
 Attempts are counted on the row, so a file that crashes the worker every time still ends `failed`.
+
+This module never imports the task queue: submit() and recover_orphans() are handed a JobQueue, which
+capture.analysis.tasks provides (its submit() and recover_orphans() are what callers use).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from django.conf import settings
 from django.db.models import F
@@ -25,8 +29,10 @@ from django.utils import timezone
 from rest_framework import status
 from rest_framework.exceptions import APIException
 
-from capture.analysis import SUPPORTED_SUFFIXES, AnalysisError, analyze_file
+from capture import storage
+from capture.analysis.metrics import SUPPORTED_SUFFIXES, AnalysisError, analyze_file
 from capture.models import AnalysisJob, Capture
+from capture.thumbnails import ensure_thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +52,14 @@ class AnalysisQueueUnavailable(APIException):
     default_code = "analysis_queue_unavailable"
 
 
+class JobQueue(Protocol):
+    """What a job needs of the task queue: a message "run job `pk`", and which pks have one waiting."""
+
+    def put(self, pk: int) -> None: ...
+
+    def waiting(self) -> set[int]: ...
+
+
 class RetryLater(Exception):
     """A transient failure: run the job again in `delay` seconds."""
 
@@ -55,33 +69,26 @@ class RetryLater(Exception):
 
 
 def finished_upload(name: str) -> Path:
-    """The path of the finished upload `name`, or UnknownUpload.
+    """The path of the finished upload `name` (storage.finished_file(), the same rule as /uploads) in a
+    format the analyzer reads, or UnknownUpload saying why.
 
-    The same rule as /uploads: a plain name (no path), not hidden (files being written are hidden
-    `.partial-*` names), a regular file inside the upload directory even through a symlink."""
-    if not name or "/" in name or "\\" in name or "\x00" in name:
-        raise UnknownUpload(f"{name!r} is not a file name in {settings.MEDIA_URL}")
-    if name.startswith("."):
-        raise UnknownUpload(f"{name} is hidden: a file still being written, or not a capture")
-    if not name.lower().endswith(SUPPORTED_SUFFIXES):
-        raise UnknownUpload(f"{name} is not a file the analyzer reads ({', '.join(SUPPORTED_SUFFIXES)})")
-    root = settings.MEDIA_ROOT.resolve()
+    The suffix is checked before the disk, so that a name the analyzer could never read says so."""
     try:
-        path = (root / name).resolve(strict=True)
-    except (OSError, ValueError):
-        raise UnknownUpload(f"No finished file {name} in {settings.MEDIA_URL}") from None
-    if path.parent != root or path.name.startswith(".") or not path.is_file():
-        raise UnknownUpload(f"No finished file {name} in {settings.MEDIA_URL}")
-    return path
+        storage.check_name(name)
+        if not name.lower().endswith(SUPPORTED_SUFFIXES):
+            raise UnknownUpload(f"{name} is not a file the analyzer reads ({', '.join(SUPPORTED_SUFFIXES)})")
+        return storage.finished_file(name)
+    except storage.NotAFinishedFile as exc:
+        raise UnknownUpload(str(exc)) from None
 
 
-def submit(name: str) -> AnalysisJob:
+def submit(name: str, queue: JobQueue) -> AnalysisJob:
     """Queue an analysis of the finished upload `name` (UnknownUpload if there is none)."""
     finished_upload(name)
     capture = Capture.objects.filter(filename=name, status=Capture.Status.OK).order_by("-id").first()
     job = AnalysisJob.objects.create(filename=name, capture=capture)
     try:
-        _enqueue(job.pk)
+        queue.put(job.pk)
     except Exception as exc:  # the queue's own storage: a full disk, an unreachable Redis
         job.status, job.finished_at = AnalysisJob.Status.FAILED, timezone.now()
         job.error = f"Could not queue the analysis: {exc.__class__.__name__}: {exc}"
@@ -151,8 +158,6 @@ def analyze(job: AnalysisJob) -> dict:
 def make_thumbnail(job: AnalysisJob, result: dict) -> str | None:
     """The capture's thumbnail (a video's poster frame), via the admin gallery's cache: its path relative to
     the upload directory (a hidden directory: the admin serves it), or None if none could be made."""
-    from capture.thumbnails import ensure_thumbnail
-
     capture = job.capture or Capture(
         filename=job.filename,
         format=_format_of(job.filename),
@@ -162,7 +167,7 @@ def make_thumbnail(job: AnalysisJob, result: dict) -> str | None:
     return str(thumbnail.relative_to(settings.MEDIA_ROOT)) if thumbnail else None
 
 
-def recover_orphans() -> list[int]:
+def recover_orphans(queue: JobQueue) -> list[int]:
     """Queue again the jobs whose worker is gone, and queued jobs that have no message; return their pks."""
     stale_before = timezone.now() - timedelta(seconds=settings.ANALYSIS_STALE_SEC)
     recovered = []
@@ -178,14 +183,14 @@ def recover_orphans() -> list[int]:
             recovered.append(job.pk)
     # A queued row with no message: lost with the queue's storage, or never sent (a crash between the row and
     # the message). Rows younger than a minute may have their message on the way: leave them be.
-    waiting = _pks_in_queue()
+    waiting = queue.waiting()
     settled = AnalysisJob.objects.filter(status=AnalysisJob.Status.QUEUED, created_at__lt=timezone.now() - LOST_AFTER)
     for pk in settled.values_list("pk", flat=True):
         if pk not in waiting and pk not in recovered:
             log.warning("analysis job #%d was queued but its message was lost; queued again", pk)
             recovered.append(pk)
     for pk in recovered:
-        _enqueue(pk)
+        queue.put(pk)
     return recovered
 
 
@@ -242,19 +247,6 @@ def _process_alive(pid: int, since: datetime | None) -> bool:
         return False  # killed, not yet reaped
     started = boot + int(stat[19]) / os.sysconf("SC_CLK_TCK")
     return since is None or started <= since.timestamp() + 1
-
-
-def _pks_in_queue() -> set[int]:
-    from capture.tasks import HUEY, analyze_job
-
-    messages = HUEY.pending() + HUEY.scheduled()
-    return {task.args[0] for task in messages if isinstance(task, analyze_job.task_class) and task.args}
-
-
-def _enqueue(pk: int) -> None:
-    from capture.tasks import analyze_job
-
-    analyze_job(pk)
 
 
 def _format_of(filename: str) -> str:
