@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -221,6 +222,7 @@ def cli(tmp_path, standins, migrated_db, settings):
         return proc
 
     start.rows = lambda: sqlite3.connect(db).execute("SELECT status, source, error FROM capture_capture").fetchall()
+    start.env = env
     yield start
     for proc in started:
         if proc.poll() is None:
@@ -296,3 +298,45 @@ def test_it_draws_a_progress_bar_on_a_terminal(cli):
     assert [len(f) for f in frames] == sorted(len(f) for f in frames)  # and it only ever fills up
     assert shown.endswith(b"\r\x1b[K")  # the line is cleared for the result, which goes to stdout
     assert out.decode().endswith(" ms)\n")
+
+
+@pytest.mark.slow
+def test_the_camera_process_holds_the_locks_file_while_it_runs(cli, settings):
+    cli("--format", "h264", "--duration", "60", "--width", "320", "--height", "240")
+    record = wait_for_camera_start(settings.CAMERA_LOCK_PATH)
+    camera_pid = record["cameraPgid"]  # the runner execs the camera app as its own group's leader
+    open_files = [os.readlink(fd) for fd in Path(f"/proc/{camera_pid}/fd").iterdir()]
+    assert str(settings.CAMERA_LOCK_PATH) in open_files
+
+
+@pytest.mark.slow
+def test_rpicam_vid_is_stopped_with_sigint_first(cli, standins, settings):
+    proc = cli("--format", "h264", "--duration", "60", "--width", "320", "--height", "240")
+    wait_for_camera_start(settings.CAMERA_LOCK_PATH)
+    proc.send_signal(signal.SIGTERM)  # systemd stopping the CLI: the runner stops the camera for it
+    proc.communicate(timeout=20)
+    ends = [line.split() for line in (standins / "runs.log").read_text().splitlines() if line.startswith("end ")]
+    assert [(end[1], end[-1]) for end in ends] == [("rpicam-vid", "stop=SIGINT")]  # SIGINT finishes the file
+
+
+@pytest.mark.slow
+def test_listings_and_captures_from_several_processes_never_overlap(cli, standins, monkeypatch):
+    # A real listing acquires every camera: one during a capture would fail it, or fail itself.
+    cli.env["STANDIN_LIST_SEC"] = "0.15"
+    cli.env["CAMERA_DETECT_TTL_SEC"] = "1"
+    status = [sys.executable, "manage.py", "camera_status", "--json"]
+    listers = [subprocess.Popen(status, cwd=ROOT, env=cli.env, stdout=subprocess.DEVNULL) for _ in range(3)]
+    capturers = [cli("--duration", "0.3", "--width", "64", "--height", "64") for _ in range(3)]
+    listers += [subprocess.Popen(status, cwd=ROOT, env=cli.env, stdout=subprocess.DEVNULL) for _ in range(3)]
+    for proc in listers + capturers:
+        proc.communicate(timeout=60)
+    events = [line.split() for line in (standins / "runs.log").read_text().splitlines()]
+    spans: dict[str, list] = {}
+    for event, app, _camera, pid, when, *_ in events:
+        kind = "list" if event.startswith("list-") else "capture"
+        spans.setdefault(pid, [kind, None, None])[1 if event.endswith("start") else 2] = float(when)
+    listings = [(start, end) for kind, start, end in spans.values() if kind == "list"]
+    captures = [(start, end) for kind, start, end in spans.values() if kind == "capture"]
+    assert listings and captures, events
+    overlaps = [(a, b) for a in listings for b in captures if a[0] < b[1] and b[0] < a[1]]
+    assert overlaps == []

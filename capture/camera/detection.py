@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING
 from capture.errors import CameraBusy
 
 if TYPE_CHECKING:
-    from capture.camera.backends.base import CameraBackend
     from capture.camera.lock import CameraLease, CameraLock
 
 log = logging.getLogger(__name__)
@@ -57,14 +56,14 @@ class SharedDetection:
 
     def __init__(
         self,
-        backend: CameraBackend,
+        detect_now: Callable[[], Detection],
         lock_path: Path,
         locks_for: Callable[[list[int]], list[CameraLock]],
         *,
         ttl_sec: float,
         wait_sec: float,
     ) -> None:
-        self.backend = backend
+        self.detect_now = detect_now  # the backend's listing: runs a process
         self.locks_for = locks_for
         self.path = Path(f"{lock_path}.cameras.json")
         self.guard_path = Path(f"{lock_path}.detect")
@@ -90,6 +89,10 @@ class SharedDetection:
                 if detection is None:
                     self.refresh_in_background()  # the last attempt was deferred: a camera was in use
         return detection or Detection(detected=None)
+
+    def last(self) -> Detection | None:
+        """The last detection written, without starting a refresh."""
+        return self._read()
 
     def _read(self) -> Detection | None:
         try:
@@ -140,7 +143,7 @@ class SharedDetection:
                 log.debug("camera detection deferred: a camera is in use")
                 return None
             try:
-                detection = self.backend.detect_now()
+                detection = self.detect_now()
             finally:
                 for lease in leases:
                     lease.release()

@@ -110,7 +110,7 @@ def _backend() -> CameraBackend:
 def _shared_detection(backend: CameraBackend) -> SharedDetection:
     if "detection" not in _state:
         _state["detection"] = SharedDetection(
-            backend,
+            backend.detect_now,
             settings.CAMERA_LOCK_PATH,
             lambda indexes: [camera_lock(index) for index in indexes],
             ttl_sec=settings.CAMERA_DETECT_TTL_SEC,

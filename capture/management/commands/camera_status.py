@@ -70,10 +70,11 @@ def _detect_now(camera) -> Detection:
     if camera.backend.static_detection() is not None:
         return camera.backend.static_detection()
     shared = camera.shared_detection
-    known = shared.current()
-    indexes = sorted(set(known.indexes()) | {0, camera.index})
+    known = shared.last()
+    indexes = sorted(set(known.indexes() if known else []) | {0, camera.index})
+    # None when a camera is busy or another process is listing right now: then the last listing is shown.
     fresh = shared.refresh(shared.locks_for(indexes))
-    return fresh or shared.current()
+    return fresh or shared.current(wait=True)
 
 
 def _when(moment: str | None) -> str:
