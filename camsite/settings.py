@@ -8,21 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.core.exceptions import ImproperlyConfigured
-
-from camsite.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+from camsite.env import env_bool, env_choice, env_float, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+# DJANGO_SECRET_KEY, else the file DJANGO_SECRET_KEY_FILE names, else the .secret_key `make run` writes.
+# Production secrets have no default: refuse to start rather than sign sessions with a known key.
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY", BASE_DIR / ".secret_key", required=not DEBUG)
 if not SECRET_KEY:
-    if not DEBUG:
-        # Production secrets have no default: refuse to start rather than sign sessions with a known key.
-        raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY must be set (or DJANGO_DEBUG=true for development). "
-            "`make run` writes a random one to .secret_key for you."
-        )
     SECRET_KEY = "insecure-development-key-only-used-with-DJANGO_DEBUG"  # noqa: S105
 
 # A Pi on a home network is reached by IP, hostname.local or a DNS name, so the default accepts any
