@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's static files, for /api/docs/ without internet
     "huey.contrib.djhuey",  # the analysis worker: `manage.py run_huey`
     "capture",
 ]
@@ -208,6 +209,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Take photos and short videos with the Raspberry Pi camera over HTTP.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from our own static files: the default CDN leaves /api/docs/ blank on a Pi without internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Captures and analysis jobs both have a `status`: name each enum after its model.
     "ENUM_NAME_OVERRIDES": {
         "CaptureStatusEnum": "capture.models.Capture.Status",
