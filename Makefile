@@ -23,12 +23,12 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-# A random Django secret key, made once and kept out of git. DJANGO_SECRET_KEY in the environment wins.
+# A random Django secret key, made once and kept out of git. The settings read it when neither
+# DJANGO_SECRET_KEY nor DJANGO_SECRET_KEY_FILE is set, so manage.py works in the checkout without exporting it.
 .secret_key: | $(VENV)/.runtime
 	umask 077 && $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
 
 run: $(VENV)/.runtime .secret_key
-	export DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-$$(cat .secret_key)}" && \
 	$(PY) manage.py migrate --noinput && \
 	$(PY) manage.py collectstatic --noinput --verbosity 0 && \
 	exec $(PY) manage.py serve

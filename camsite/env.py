@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -78,6 +79,40 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value
+
+
+def env_secret(name: str, default_file: Path, *, required: bool = True) -> str:
+    """A secret from `name`, else from the file named by `{name}_FILE`, else from `default_file` if it exists.
+
+    The file forms keep the secret out of the environment (a systemd credential, a file only root can read)
+    and let a checkout run without exporting it by hand. A file that is named or present but gives no secret
+    stops startup: falling through to another source would hide a broken deployment. Returns "" when nothing
+    gives one and `required` is false.
+    """
+    value = _raw(name)
+    if value is not None:
+        return value
+    file_var = f"{name}_FILE"
+    named = _raw(file_var)
+    if named is not None:
+        return _read_secret(Path(named), f"{file_var} ({named})")
+    if default_file.exists():
+        return _read_secret(default_file, str(default_file))
+    if required:
+        raise ImproperlyConfigured(
+            f"{name} must be set, or {file_var} must name a file that holds it, or {default_file} must exist"
+        )
+    return ""
+
+
+def _read_secret(path: Path, source: str) -> str:
+    try:
+        secret = path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ImproperlyConfigured(f"cannot read the secret in {source}: {error}") from None
+    if not secret:
+        raise ImproperlyConfigured(f"{source} is empty: it must hold the secret")
+    return secret
 
 
 def _check_range(name: str, number: float, minimum: float | None, maximum: float | None) -> None:

@@ -8,21 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.core.exceptions import ImproperlyConfigured
-
-from camsite.env import env_bool, env_choice, env_float, env_int, env_list, env_per_camera, env_str
+from camsite.env import env_bool, env_choice, env_float, env_int, env_list, env_per_camera, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+# DJANGO_SECRET_KEY, else the file DJANGO_SECRET_KEY_FILE names, else the .secret_key `make run` writes.
+# Production secrets have no default: refuse to start rather than sign sessions with a known key.
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY", BASE_DIR / ".secret_key", required=not DEBUG)
 if not SECRET_KEY:
-    if not DEBUG:
-        # Production secrets have no default: refuse to start rather than sign sessions with a known key.
-        raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY must be set (or DJANGO_DEBUG=true for development). "
-            "`make run` writes a random one to .secret_key for you."
-        )
     SECRET_KEY = "insecure-development-key-only-used-with-DJANGO_DEBUG"  # noqa: S105
 
 # A Pi on a home network is reached by IP, hostname.local or a DNS name, so the default accepts any
@@ -43,6 +37,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's static files, for /api/docs/ without internet
     "huey.contrib.djhuey",  # the analysis worker: `manage.py run_huey`
     "capture",
 ]
@@ -176,7 +171,8 @@ API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
 ANALYSIS_MAX_ATTEMPTS = env_int("ANALYSIS_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
 ANALYSIS_RETRY_DELAY_SEC = env_float("ANALYSIS_RETRY_DELAY_SEC", 5, minimum=0, maximum=3600)
 ANALYSIS_STALE_SEC = env_float("ANALYSIS_STALE_SEC", 900, minimum=10)
-# The queue: SQLite beside the database (no extra server), or Redis once several machines share the work.
+# The queue: SQLite beside the database (no extra server), or Redis. Only the queue: a worker still reads the
+# capture from MEDIA_ROOT and the job from this SQLite database, so it runs on this machine either way.
 HUEY_BACKEND = env_choice("HUEY_BACKEND", "sqlite", ("sqlite", "redis"))
 HUEY_SQLITE_PATH = Path(env_str("HUEY_SQLITE_PATH", str(DATABASES["default"]["NAME"].with_name("huey.sqlite3"))))
 HUEY_REDIS_URL = env_str("HUEY_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -220,6 +216,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Take photos and short videos with the Raspberry Pi camera over HTTP.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from our own static files: the default CDN leaves /api/docs/ blank on a Pi without internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Captures and analysis jobs both have a `status`: name each enum after its model.
     "ENUM_NAME_OVERRIDES": {
         "CaptureStatusEnum": "capture.models.Capture.Status",

@@ -280,3 +280,11 @@ def test_status_and_the_camera_list_start_no_process(api, two_cameras, monkeypat
     monkeypatch.setattr(subprocess, "Popen", no_subprocess)
     for path in ("/api/camera/status", "/api/cameras/", "/api/cameras/1/", "/api/cameras/1/status"):
         assert api.get(path).status_code == 200, path
+
+
+def test_the_row_and_the_answer_say_the_files_real_size(post_json, standins):
+    # The real apps rounded a 641x479 request to a 640x478 JPEG.
+    response = post_json(CAPTURE, {"width": 641, "height": 479, "durationSec": 0.2})
+    assert (response.json()["width"], response.json()["height"]) == (640, 478)
+    row = Capture.objects.get()
+    assert (row.width, row.height, row.file_width, row.file_height) == (641, 479, 640, 478)

@@ -332,7 +332,7 @@ def test_listings_and_captures_from_several_processes_never_overlap(cli, standin
         proc.communicate(timeout=60)
     events = [line.split() for line in (standins / "runs.log").read_text().splitlines()]
     spans: dict[str, list] = {}
-    for event, app, _camera, pid, when, *_ in events:
+    for event, _app, _camera, pid, when, *_ in events:
         kind = "list" if event.startswith("list-") else "capture"
         spans.setdefault(pid, [kind, None, None])[1 if event.endswith("start") else 2] = float(when)
     listings = [(start, end) for kind, start, end in spans.values() if kind == "list"]

@@ -58,11 +58,13 @@ def test_gunicorn_accepts_its_config_and_loads_the_app(tmp_path):
     check = [str(gunicorn), "--check-config", "-c", "deploy/gunicorn.conf.py", "camsite.wsgi"]
     result = subprocess.run(check, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    # And it is a real check: the app's own settings are loaded (a production server needs a secret key).
+    # And it is a real check: the app's own settings are loaded (a production server needs a readable key;
+    # a missing key file rather than no key at all, since a checkout's .secret_key would give one).
     del env["DJANGO_SECRET_KEY"]
+    env["DJANGO_SECRET_KEY_FILE"] = str(tmp_path / "missing")
     result = subprocess.run(check, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
-    assert "DJANGO_SECRET_KEY must be set" in result.stderr
+    assert f"DJANGO_SECRET_KEY_FILE ({tmp_path / 'missing'})" in result.stderr
 
 
 def test_each_layer_waits_longer_than_the_one_below_it(monkeypatch, settings):

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from camsite.env import env_bool, env_choice, env_float, env_int, env_list
+from camsite.env import env_bool, env_choice, env_float, env_int, env_list, env_secret
 from tests.conftest import ROOT
 
 
@@ -47,6 +48,83 @@ def test_it_splits_lists_and_checks_choices(monkeypatch):
         env_choice("CAMERA_BACKEND", "auto", ("auto", "rpicam", "simulated"))
 
 
+@pytest.fixture
+def no_key_in_env(monkeypatch):
+    monkeypatch.delenv("DJANGO_SECRET_KEY", raising=False)
+    monkeypatch.delenv("DJANGO_SECRET_KEY_FILE", raising=False)
+
+
+def test_it_takes_the_secret_from_the_environment_before_any_file(no_key_in_env, monkeypatch, tmp_path):
+    (tmp_path / "key").write_text("from-file")
+    (tmp_path / ".secret_key").write_text("from-checkout")
+    monkeypatch.setenv("DJANGO_SECRET_KEY", "from-env")
+    monkeypatch.setenv("DJANGO_SECRET_KEY_FILE", str(tmp_path / "key"))
+    assert env_secret("DJANGO_SECRET_KEY", tmp_path / ".secret_key") == "from-env"
+
+
+def test_it_reads_the_secret_from_the_named_file_stripped(no_key_in_env, monkeypatch, tmp_path):
+    (tmp_path / "key").write_text("  from-file\n\n")
+    monkeypatch.setenv("DJANGO_SECRET_KEY_FILE", str(tmp_path / "key"))
+    assert env_secret("DJANGO_SECRET_KEY", tmp_path / "absent") == "from-file"
+
+
+def test_the_named_file_wins_over_the_default_file(no_key_in_env, monkeypatch, tmp_path):
+    (tmp_path / "key").write_text("from-file")
+    (tmp_path / ".secret_key").write_text("from-checkout")
+    monkeypatch.setenv("DJANGO_SECRET_KEY_FILE", str(tmp_path / "key"))
+    assert env_secret("DJANGO_SECRET_KEY", tmp_path / ".secret_key") == "from-file"
+
+
+def test_it_falls_back_to_the_default_file_when_nothing_is_set(no_key_in_env, tmp_path):
+    (tmp_path / ".secret_key").write_text("from-checkout\n")
+    assert env_secret("DJANGO_SECRET_KEY", tmp_path / ".secret_key") == "from-checkout"
+
+
+def test_a_missing_named_file_is_an_error_naming_the_variable_and_path(no_key_in_env, monkeypatch, tmp_path):
+    missing = tmp_path / "missing"
+    (tmp_path / ".secret_key").write_text("from-checkout")  # never a silent fallback
+    monkeypatch.setenv("DJANGO_SECRET_KEY_FILE", str(missing))
+    with pytest.raises(ImproperlyConfigured) as error:
+        env_secret("DJANGO_SECRET_KEY", tmp_path / ".secret_key")
+    assert str(error.value).startswith(f"cannot read the secret in DJANGO_SECRET_KEY_FILE ({missing}): [Errno 2]")
+
+
+def test_an_unreadable_named_file_is_an_error_naming_the_variable_and_path(no_key_in_env, monkeypatch, tmp_path):
+    # A directory: unreadable as a file even for root, who reads any chmod 000 file.
+    monkeypatch.setenv("DJANGO_SECRET_KEY_FILE", str(tmp_path))
+    with pytest.raises(ImproperlyConfigured) as error:
+        env_secret("DJANGO_SECRET_KEY", tmp_path / "absent")
+    assert str(error.value).startswith(f"cannot read the secret in DJANGO_SECRET_KEY_FILE ({tmp_path}): ")
+
+
+def test_an_empty_named_file_is_an_error_naming_the_variable_and_path(no_key_in_env, monkeypatch, tmp_path):
+    (tmp_path / "key").write_text(" \n")
+    monkeypatch.setenv("DJANGO_SECRET_KEY_FILE", str(tmp_path / "key"))
+    with pytest.raises(ImproperlyConfigured) as error:
+        env_secret("DJANGO_SECRET_KEY", tmp_path / "absent")
+    assert str(error.value) == f"DJANGO_SECRET_KEY_FILE ({tmp_path / 'key'}) is empty: it must hold the secret"
+
+
+def test_an_empty_default_file_is_an_error_naming_it(no_key_in_env, tmp_path):
+    (tmp_path / ".secret_key").write_text("")
+    with pytest.raises(ImproperlyConfigured) as error:
+        env_secret("DJANGO_SECRET_KEY", tmp_path / ".secret_key")
+    assert str(error.value) == f"{tmp_path / '.secret_key'} is empty: it must hold the secret"
+
+
+def test_without_any_secret_the_error_names_all_three_sources(no_key_in_env, tmp_path):
+    with pytest.raises(ImproperlyConfigured) as error:
+        env_secret("DJANGO_SECRET_KEY", tmp_path / ".secret_key")
+    assert str(error.value) == (
+        "DJANGO_SECRET_KEY must be set, or DJANGO_SECRET_KEY_FILE must name a file that holds it, "
+        f"or {tmp_path / '.secret_key'} must exist"
+    )
+
+
+def test_an_optional_secret_is_empty_when_nothing_gives_one(no_key_in_env, tmp_path):
+    assert env_secret("DJANGO_SECRET_KEY", tmp_path / ".secret_key", required=False) == ""
+
+
 def _start_django(**env: str) -> subprocess.CompletedProcess:
     clean = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "camsite.settings", **env}
     return subprocess.run(
@@ -65,8 +143,31 @@ def test_a_malformed_setting_stops_startup_naming_the_variable():
     assert "DEFAULT_HEIGHT must be an integer, got '1080p'" in result.stderr
 
 
-def test_production_refuses_to_start_without_a_secret_key():
-    result = _start_django()
+def test_production_refuses_to_start_when_the_key_file_is_missing(tmp_path):
+    # A missing key file rather than no key at all: a checkout's own .secret_key would otherwise give one.
+    result = _start_django(DJANGO_SECRET_KEY_FILE=str(tmp_path / "missing"))
     assert result.returncode != 0
-    assert "DJANGO_SECRET_KEY must be set" in result.stderr
+    assert f"DJANGO_SECRET_KEY_FILE ({tmp_path / 'missing'})" in result.stderr
+
+
+def test_it_starts_with_the_key_in_the_environment():
     assert _start_django(DJANGO_SECRET_KEY="k").stdout.strip() == "started"
+
+
+def test_manage_py_check_passes_with_the_key_only_in_a_file(tmp_path):
+    key = tmp_path / "secret_key"
+    key.write_text("a-key-from-a-credential-file\n")
+    env = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": "camsite.settings",
+        "DJANGO_SECRET_KEY_FILE": str(key),
+        "UPLOAD_DIR": str(tmp_path / "uploads"),
+        "DATABASE_PATH": str(tmp_path / "db.sqlite3"),
+        "CAMERA_LOCK_PATH": str(tmp_path / "camera.lock"),
+        "CAMERA_BACKEND": "simulated",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout

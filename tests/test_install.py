@@ -257,6 +257,30 @@ def test_nginx_proxies_the_api_and_serves_captures_and_static_files_itself(serve
     assert "/uploads/" not in log and "/static/" not in log
 
 
+def test_nginx_sends_captures_with_the_apps_cache_control(served):
+    if not served.nginx_running:
+        pytest.skip("nginx is not installed (CI installs it: .ci/run)")
+    uploads = Path(served.installation.settings()["UPLOAD_DIR"])
+    (uploads / "cache-check.jpg").write_bytes(b"\xff\xd8 a photo")
+    app = requests.get(f"{served.gunicorn_url}/uploads/cache-check.jpg", timeout=10)
+    nginx = requests.get(f"{served.url}/uploads/cache-check.jpg", timeout=10)
+    assert app.headers["Cache-Control"] == "no-cache"
+    # Exactly the app's: no max-age or Expires that would let a browser skip revalidating.
+    assert (nginx.headers.get("Cache-Control"), nginx.headers.get("Expires")) == ("no-cache", None)
+
+
+def test_nginx_lets_browsers_revalidate_a_capture(served):
+    if not served.nginx_running:
+        pytest.skip("nginx is not installed (CI installs it: .ci/run)")
+    uploads = Path(served.installation.settings()["UPLOAD_DIR"])
+    (uploads / "revalidate.jpg").write_bytes(b"\xff\xd8 a photo")
+    first = requests.get(f"{served.url}/uploads/revalidate.jpg", timeout=10)
+    again = requests.get(
+        f"{served.url}/uploads/revalidate.jpg", headers={"If-None-Match": first.headers["ETag"]}, timeout=10
+    )
+    assert (first.status_code, "Last-Modified" in first.headers, again.status_code) == (200, True, 304)
+
+
 def test_camsite_manage_shares_the_servers_database_and_camera_lock(served):
     installation = served.installation
     result = installation.camsite_manage("capture", "--json", "--width", "320", "--height", "240")

@@ -25,6 +25,7 @@ from capture.camera.request import CaptureRequest
 from capture.errors import AnalyzeFailed, CaptureError, CaptureFailed, CaptureTimeout
 from capture.filenames import default_filename
 from capture.lib import http
+from capture.lib.media_size import pixel_size
 from capture.lib.runner import CommandError, CommandFailed, CommandTimeout, run_command
 from capture.models import Capture
 
@@ -110,6 +111,8 @@ class CaptureService:
         wanted = request.filename or default_filename(
             datetime.now(), request.width, request.height, request.fps, request.duration_sec, request.kind.extension
         )
+        # The camera may round an odd size (641x479 became 640x478): record what the file really is.
+        row.file_width, row.file_height = pixel_size(output) or (None, None)
         row.filename = storage.publish(output, wanted)
         row.size_bytes = size
         row.status = Capture.Status.OK

@@ -6,20 +6,17 @@ Screenshots go to test-artifacts/browser/.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if not CHROMIUM:
-    pytest.skip(
-        "browser tests need Debian's chromium, which is not installed (apt-get install chromium; .ci/run does)",
-        allow_module_level=True,
-    )
+from tests.browser.conftest import CHROMIUM, NO_CHROMIUM, screenshot
 
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+if not CHROMIUM:
+    pytest.skip(NO_CHROMIUM, allow_module_level=True)
+
+from playwright.sync_api import Browser, Page  # noqa: E402
 
 from tests.collected_static import collect_static  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
@@ -27,7 +24,6 @@ from tests.servers import GunicornServer  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
-ARTIFACTS = ROOT / "test-artifacts" / "browser"
 USER, PASSWORD = "admin", "a-long-test-password"
 VIDEO_SECONDS = 6
 
@@ -61,14 +57,6 @@ def server(tmp_path_factory):
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def page(browser: Browser, server: GunicornServer):
     context = browser.new_context(base_url=server.url, viewport={"width": 1600, "height": 1000}, accept_downloads=True)
@@ -81,11 +69,6 @@ def page(browser: Browser, server: GunicornServer):
     page.wait_for_url("**/admin/")
     yield page
     context.close()
-
-
-def screenshot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
 
 
 def wait_for_images(page: Page, selector: str) -> list[dict]:
