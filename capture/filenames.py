@@ -6,6 +6,8 @@ import re
 import unicodedata
 from datetime import datetime
 
+from capture.formats import known_extensions
+
 MAX_STEM_LENGTH = 100
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -31,7 +33,7 @@ def sanitize_filename(raw: str, extension: str) -> str:
     if not dot:
         stem, ext = name, ""
     if ext and ext.lower() != extension:
-        if ext.lower() in ("jpg", "jpeg", "h264", "264", "mp4"):
+        if ext.lower() in known_extensions():
             raise BadFilename(f"extension .{ext} does not match format {extension}")
         stem = name  # a dot inside the name (`shot.v2`), not an extension
     stem = _UNSAFE.sub("_", stem).strip("._-")

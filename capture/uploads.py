@@ -20,9 +20,9 @@ from django.utils.cache import get_conditional_response
 from django.utils.http import http_date, parse_http_date_safe
 from django.views.decorators.http import require_safe
 
+from capture.formats import mime_type
 from capture.storage import NotAFinishedFile, finished_file
 
-CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".mp4": "video/mp4", ".h264": "video/h264"}
 _SINGLE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _UNSATISFIABLE = (-1, -1)
 
@@ -81,7 +81,7 @@ def serve_file(request: HttpRequest, path: Path, *, content_type: str = "", cach
 
 
 def _content_type(path: Path) -> str:
-    return CONTENT_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return mime_type(path.name) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
 def _requested_range(request: HttpRequest, size: int, etag: str, mtime: int) -> tuple[int, int] | None:

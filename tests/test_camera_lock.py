@@ -24,6 +24,18 @@ time.sleep(60)
 """
 
 
+LIST_BRIEFLY = """
+import sys, time
+from pathlib import Path
+from capture.camera.lock import CameraLock
+lease = CameraLock(Path(sys.argv[1])).acquire(ttl_sec=30, purpose="detect")
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+lease.release()
+time.sleep(60)
+"""
+
+
 def hold_in_other_process(path, ttl: float = 60) -> subprocess.Popen:
     proc = python_subprocess(HOLD_LOCK, str(path), str(ttl), stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "held"
@@ -147,3 +159,19 @@ def test_each_camera_has_its_own_lock(tmp_path):
         with CameraLock(tmp_path / "camera.lock", camera=1).acquire(ttl_sec=10) as second:
             assert second.holder.camera == 1
     assert (tmp_path / "camera.lock.1").exists()
+
+
+def test_a_capture_waits_for_a_camera_listing_instead_of_409(lock):
+    # Listing cameras holds each camera's lock for a moment: a capture then is nobody's conflict.
+    lister = python_subprocess(LIST_BRIEFLY, str(lock.path), "0.6", stdout=subprocess.PIPE, text=True)
+    try:
+        assert lister.stdout.readline().strip() == "held"
+        assert lock.peek().purpose == "detect"
+        started = time.monotonic()
+        with lock.acquire(ttl_sec=10) as lease:
+            waited = time.monotonic() - started
+            assert lease.holder.purpose == "capture"
+        assert 0.3 < waited < 5
+    finally:
+        lister.kill()
+        lister.wait()

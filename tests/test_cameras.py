@@ -288,3 +288,17 @@ def test_the_row_and_the_answer_say_the_files_real_size(post_json, standins):
     assert (response.json()["width"], response.json()["height"]) == (640, 478)
     row = Capture.objects.get()
     assert (row.width, row.height, row.file_width, row.file_height) == (641, 479, 640, 478)
+
+
+def test_no_listing_runs_while_a_camera_captures(standins):
+    shared = get_camera().shared_detection
+    holder = hold_in_other_process(settings.CAMERA_LOCK_PATH)  # a capture in another process holds camera 0
+    try:
+        assert shared.refresh(shared.locks_for([0])) is None  # deferred, not run beside the capture
+        assert not (standins / "runs.log").exists() or "list-start" not in (standins / "runs.log").read_text()
+    finally:
+        holder.kill()
+        holder.wait()
+    detection = shared.refresh(shared.locks_for([0]))
+    assert [camera["model"] for camera in detection.cameras] == ["imx708"]
+    assert shared.last() == detection  # written for every other process to read

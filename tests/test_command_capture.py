@@ -313,6 +313,10 @@ def test_the_camera_process_holds_the_locks_file_while_it_runs(cli, settings):
 def test_rpicam_vid_is_stopped_with_sigint_first(cli, standins, settings):
     proc = cli("--format", "h264", "--duration", "60", "--width", "320", "--height", "240")
     wait_for_camera_start(settings.CAMERA_LOCK_PATH)
+    runs = standins / "runs.log"
+    deadline = time.monotonic() + 20
+    while not (runs.exists() and "start rpicam-vid" in runs.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)  # recording: rpicam-vid has its SIGINT handler (before that, SIGINT kills it)
     proc.send_signal(signal.SIGTERM)  # systemd stopping the CLI: the runner stops the camera for it
     proc.communicate(timeout=20)
     ends = [line.split() for line in (standins / "runs.log").read_text().splitlines() if line.startswith("end ")]

@@ -31,6 +31,7 @@ from rest_framework.exceptions import APIException
 
 from capture import storage
 from capture.analysis.metrics import SUPPORTED_SUFFIXES, AnalysisError, analyze_file
+from capture.formats import format_of
 from capture.models import AnalysisJob, Capture
 from capture.thumbnails import ensure_thumbnail
 
@@ -250,5 +251,5 @@ def _process_alive(pid: int, since: datetime | None) -> bool:
 
 
 def _format_of(filename: str) -> str:
-    suffix = Path(filename).suffix.lower().lstrip(".")
-    return Capture.Format.JPG if suffix in ("jpg", "jpeg") else suffix
+    fmt = format_of(filename)
+    return fmt.name if fmt else ""

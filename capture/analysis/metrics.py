@@ -15,6 +15,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from capture.formats import FORMATS
+
 if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
@@ -22,8 +24,9 @@ if TYPE_CHECKING:
 # numpy, Pillow and PyAV are imported by the functions that use them, on first use: a web worker or an
 # idle analysis worker never loads them (tens of MB each process, which counts on a Pi).
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg")
-VIDEO_SUFFIXES = (".mp4", ".h264")
+# From the formats' table: a still's extension and its aliases (.jpg, .jpeg), the videos' own (.mp4, .h264).
+IMAGE_SUFFIXES = tuple(f".{ext}" for fmt in FORMATS.values() if not fmt.video for ext in (fmt.extension, *fmt.aliases))
+VIDEO_SUFFIXES = tuple(f".{fmt.extension}" for fmt in FORMATS.values() if fmt.video)
 SUPPORTED_SUFFIXES = IMAGE_SUFFIXES + VIDEO_SUFFIXES
 
 ANALYSIS_SIZE = 640  # long side, in pixels, of the grey image the statistics are taken on

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -67,9 +68,17 @@ class CameraViewSet(viewsets.ViewSet):
         return Response(camera_status(get_camera(settings.CAMERA_INDEX)))
 
 
+class _ObjectAnswers(AutoSchema):
+    """The camera list answers `{"ok": true, "cameras": [...]}` like every route, not a bare JSON array."""
+
+    def _is_list_view(self, serializer=None) -> bool:
+        return False
+
+
 class CamerasViewSet(viewsets.ViewSet):
     """`/api/cameras/`: every camera of this Pi, one camera, and one camera's status."""
 
+    schema = _ObjectAnswers()
     lookup_field = "index"
     lookup_value_regex = "[0-9]+"
 

@@ -176,7 +176,7 @@ def test_take_a_capture_then_delete_it_with_its_files(page, server):
     page.select_option("#id_format", "jpg")
     page.fill("#id_width", "640")
     page.fill("#id_height", "480")
-    page.fill("#id_duration_sec", "0.5")
+    page.fill("#id_durationSec", "0.5")
     page.fill("#id_filename", "from the browser")
     screenshot(page, "4-take-a-capture")
     page.click("#take-capture-submit")
