@@ -27,13 +27,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        camera = get_camera(options["camera"])
         # The server caches detection; an operator asking from a shell wants to know about the camera now. The
         # listing goes through the shared detection, so it never runs beside a capture (it is skipped, and the
         # last listing shown, while a camera is busy).
         with server_logs_only_when_verbose(options["verbosity"]):
+            camera = get_camera(options["camera"])
             detection = _detect_now(camera)
-        status = camera_status(camera, detection)
+            status = camera_status(camera, detection)
         holder = camera.lock.peek()
         if options["json"]:
             status["holder"] = asdict(holder) if holder else None

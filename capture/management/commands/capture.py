@@ -83,7 +83,9 @@ class Command(BaseCommand):
             if options[option] is not None
         }
         try:
-            request = parse_capture_request(body)
+            # Validation meets the camera (its listing, its backend): their info lines are the server's too.
+            with server_logs_only_when_verbose(options["verbosity"]):
+                request = parse_capture_request(body)
         except ValidationError as exc:
             raise self._failure(exc, options, _invalid_options_message(exc.detail), EXIT_INVALID) from None
         service = CaptureService()
