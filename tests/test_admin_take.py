@@ -130,3 +130,11 @@ def test_staff_without_the_add_permission_cannot_take_captures(client, db):
     assert client.post(URL, {"format": "jpg"}).status_code == 403
     assert "Take a capture" not in client.get("/admin/capture/capture/").content.decode()
     assert not Capture.objects.exists()
+
+
+def test_the_camera_controls_reach_the_row(admin_client):
+    admin_client.post(URL, {"format": "jpg", "width": "320", "height": "240", "durationSec": "0.2", "camera": "0",
+                            "rotation": "180", "hflip": "true", "awbGains": "1.5, 1.2", "quality": "80"})  # fmt: skip
+    capture = Capture.objects.get()
+    assert capture.controls == {"rotation": 180, "hflip": True, "awbGains": [1.5, 1.2], "quality": 80}
+    assert (capture.status, capture.camera_index) == ("ok", 0)
