@@ -210,7 +210,7 @@ class _Session:
 def _recover_interrupted(camera: int) -> None:
     """Rows still `running` while we hold this camera's lock belong to a holder that died (a killed worker,
     a reboot): mark them interrupted and delete their partial files."""
-    orphans = list(Capture.objects.filter(camera_index=camera, status=Capture.Status.RUNNING))
+    orphans = list(Capture.objects.running(camera))
     for row in orphans:
         storage.remove_partials(row.pk)
         row.status = Capture.Status.INTERRUPTED
