@@ -10,6 +10,7 @@ from django.conf import settings
 from capture.camera.lock import CameraLock
 from capture.models import Capture
 from tests.conftest import probe
+from tests.test_camera_lock import hold_in_other_process
 
 URL = "/api/camera/capture"
 DEFAULT_NAME = re.compile(r"^\d{8}_\d{6}_(\d+)x(\d+)_(\d+)fps_([\d.]+)s\.(jpg|h264|mp4)$")
@@ -158,3 +159,16 @@ def test_unknown_api_paths_are_json_404s(api, db):
 
 def test_the_trailing_slash_is_optional(post_json):
     assert post_json("/api/camera/capture/", {"durationSec": 0.2, "width": 64, "height": 64}).status_code == 200
+
+
+def test_a_busy_camera_answers_409_before_the_body_is_validated(post_json):
+    # Clients poll a busy camera; that answer must not pay for the full validation.
+    holder = hold_in_other_process(settings.CAMERA_LOCK_PATH)
+    try:
+        response = post_json(URL, {"width": "wide"})
+        assert response.status_code == 409
+        assert not Capture.objects.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert post_json(URL, {"width": "wide"}).status_code == 400  # a free camera: the body's error

@@ -14,8 +14,8 @@ from rest_framework.response import Response
 from capture.api.analyze import CaptureDetailSerializer
 from capture.api.serializers import CaptureParamsSerializer, CaptureSerializer
 from capture.camera.params import control_defaults, parse_capture_request
-from capture.camera.registry import Camera, all_cameras, get_camera, known_camera_indexes
-from capture.camera.service import CaptureService, captured
+from capture.camera.registry import MAX_CAMERA_INDEX, Camera, all_cameras, get_camera, known_camera_indexes
+from capture.camera.service import CaptureService, captured, refuse_if_busy
 from capture.camera.status import CameraSerializer, CameraStatusSerializer, camera_status, camera_summary
 from capture.models import Capture
 
@@ -42,6 +42,7 @@ class CameraViewSet(viewsets.ViewSet):
     )
     @action(detail=False, methods=["post"])
     def capture(self, request: Request) -> Response:
+        refuse_if_busy(request.data)
         row = CaptureService().capture(parse_capture_request(request.data), Capture.Source.API)
         return Response(captured(row))
 
@@ -56,6 +57,7 @@ class CameraViewSet(viewsets.ViewSet):
     )
     @action(detail=False, methods=["post"], url_path="capture-and-analyze")
     def capture_and_analyze(self, request: Request) -> Response:
+        refuse_if_busy(request.data)
         service = CaptureService()
         row = service.capture(parse_capture_request(request.data), Capture.Source.API_ANALYZE)
         # The camera lock is already released: a slow analyzer never holds the camera.
@@ -170,8 +172,8 @@ class CaptureViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
             queryset = queryset.filter(**{field: value})
         camera = self.request.query_params.get("camera")
         if camera is not None:
-            if not camera.isdigit() or int(camera) > 63:
-                raise ValidationError({"camera": ["must be a camera index (0-63)"]})
+            if not camera.isdigit() or int(camera) > MAX_CAMERA_INDEX:
+                raise ValidationError({"camera": [f"must be a camera index (0-{MAX_CAMERA_INDEX})"]})
             queryset = queryset.for_camera(int(camera))
         return queryset
 

@@ -21,7 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.validators import MaxValueValidator, MinValueValidator
 from rest_framework import serializers
 
-from capture.camera.registry import get_camera, known_camera_indexes
+from capture.camera.registry import MAX_CAMERA_INDEX, get_camera, known_camera_indexes
 from capture.camera.request import CaptureRequest
 from capture.filenames import BadFilename, sanitize_filename
 from capture.formats import DEFAULT_FORMAT, FORMATS
@@ -74,7 +74,7 @@ PARAMS: list[Param] = [
         cli="duration",
     ),
     Param("filename", "str", "name of the file in the upload directory (default: a dated name)", control=False),
-    Param("camera", "int", "camera index (GET /api/cameras/ lists them)", 0, 63, control=False),
+    Param("camera", "int", "camera index (GET /api/cameras/ lists them)", 0, MAX_CAMERA_INDEX, control=False),
     # Orientation.
     Param("rotation", "choice", "0 or 180 degrees (the only values the camera apps accept)", choices=(0, 180)),
     Param("hflip", "bool", "mirror left to right"),

@@ -22,6 +22,7 @@ from capture.camera.lock import CameraLock
 AUTOFOCUS_MODELS = {"imx708", "imx519", "imx682", "ov64a40"}
 SENSOR_HDR_MODELS = {"imx708"}
 DETECTION_WAIT_SEC = 12.0  # the first status after start waits this long at most for the first listing
+MAX_CAMERA_INDEX = 63  # libcamera has no limit; this keeps lock file names and the API's bounds sane
 
 _guard = threading.Lock()
 _state: dict[str, object] = {}

@@ -20,9 +20,9 @@ from django.utils import timezone
 from capture import storage
 from capture.camera.budget import camera_timeout, capture_budget
 from capture.camera.lock import CameraLease
-from capture.camera.registry import Camera, get_camera
+from capture.camera.registry import MAX_CAMERA_INDEX, Camera, get_camera
 from capture.camera.request import CaptureRequest
-from capture.errors import AnalyzeFailed, CaptureError, CaptureFailed, CaptureTimeout
+from capture.errors import AnalyzeFailed, CameraBusy, CaptureError, CaptureFailed, CaptureTimeout
 from capture.filenames import default_filename
 from capture.lib import http
 from capture.lib.media_size import pixel_size
@@ -137,6 +137,18 @@ class CaptureService:
         row.analyze_job_id = str(job_id)
         row.save(update_fields=["analyze_job_id"])
         return row.analyze_job_id
+
+
+def refuse_if_busy(body: object) -> None:
+    """CameraBusy (409) before the full validation, when the camera the body names is capturing now.
+
+    A busy camera is what polling clients meet most, so that answer costs a read of the lock's record and no
+    more; everything else is checked after (a bad body for a free camera is still a 400)."""
+    index = body.get("camera", settings.CAMERA_INDEX) if isinstance(body, dict) else settings.CAMERA_INDEX
+    if isinstance(index, int) and not isinstance(index, bool) and 0 <= index <= MAX_CAMERA_INDEX:
+        holder = get_camera(index).lock.peek()
+        if holder is not None and holder.purpose != "detect":
+            raise CameraBusy()
 
 
 def captured(row: Capture) -> dict:
