@@ -57,6 +57,10 @@ class Holder:
     cameraPgid: int | None = None  # noqa: N815
     purpose: str = "capture"  # or "detect": a camera listing, which captures wait for
 
+    def is_held(self) -> bool:
+        """True while the process that took the lock lives (then it still holds the flock)."""
+        return _pid_alive(self.pid)
+
     def is_active(self) -> bool:
         """True while the holder or its camera processes are still running."""
         return _pid_alive(self.pid) or (self.cameraPgid is not None and _group_alive(self.cameraPgid))
