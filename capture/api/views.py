@@ -17,8 +17,9 @@ from capture.camera.params import control_defaults, parse_capture_request
 from capture.camera.registry import MAX_CAMERA_INDEX, Camera, all_cameras, get_camera, known_camera_indexes
 from capture.camera.service import CaptureService, captured, refuse_if_busy
 from capture.camera.status import CameraSerializer, CameraStatusSerializer, camera_status, camera_summary
-from capture.models import Capture
+from capture.models import ApiToken, Capture
 
+CAPTURE, READ, MANAGE = ApiToken.Scope.CAPTURE.value, ApiToken.Scope.READ.value, ApiToken.Scope.MANAGE.value
 _ERROR = inline_serializer("Error", {"ok": serializers.BooleanField(), "error": serializers.CharField()})
 _CAPTURE_ERRORS = {code: _ERROR for code in (400, 401, 409, 413, 415, 500, 504)}
 _CAPTURED = {
@@ -35,6 +36,8 @@ _CAPTURED = {
 
 class CameraViewSet(viewsets.ViewSet):
     """`/api/camera/...`: the seed's routes. Captures take `camera` in the body (default CAMERA_INDEX)."""
+
+    required_scopes = {"capture": CAPTURE, "capture_and_analyze": CAPTURE, "status": READ}
 
     @extend_schema(
         request=CaptureParamsSerializer,
@@ -81,6 +84,7 @@ class CamerasViewSet(viewsets.ViewSet):
     """`/api/cameras/`: every camera of this Pi, one camera, and one camera's status."""
 
     schema = _ObjectAnswers()
+    required_scopes = {"list": READ, "retrieve": READ, "status": READ}
     lookup_field = "index"
     lookup_value_regex = "[0-9]+"
 
@@ -160,6 +164,7 @@ class CaptureViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
     """`/api/captures/`: the capture history, newest first; DELETE one to remove it with its files."""
 
     serializer_class = CaptureSerializer
+    required_scopes = {"list": READ, "retrieve": READ, "destroy": MANAGE}
 
     def get_queryset(self):
         queryset = Capture.objects.all()
