@@ -120,6 +120,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- The seed's options -------------------------------------------------------------------------------
 AUTH_TOKEN = env_str("AUTH_TOKEN")
+# With auth on, /uploads needs a read token, a staff session or a signed link (capture.links), valid this long
+# (share links choose their own, up to 7 days). UPLOADS_PUBLIC=true serves the files to anyone, as the seed did.
+SIGNED_URL_TTL_SEC = env_int("SIGNED_URL_TTL_SEC", 86400, minimum=60, maximum=7 * 86400)
+UPLOADS_PUBLIC = env_bool("UPLOADS_PUBLIC", False)
 CORS_ALLOW_ALL_ORIGINS = env_bool("CORS_ALLOW_ALL", False)
 CORS_ALLOWED_ORIGINS = env_list("CORS_ORIGIN")
 CORS_URLS_REGEX = r"^/(api|uploads)/.*$"

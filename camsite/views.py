@@ -17,23 +17,11 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path.startswith("/api/"):
         # Not a DRF view, so no DRF auth: without a token an unknown /api path is the same 401 as a known one,
         # and what exists under /api can't be probed.
-        refused = _unauthorized(request)
+        refused = tokens.refusal(request, scope=None)
         if refused is not None:
             return refused
         return JsonResponse({"ok": False, "error": f"Not found: {request.path}"}, status=404)
     return defaults.page_not_found(request, exception)
-
-
-def _unauthorized(request: HttpRequest) -> HttpResponse | None:
-    if not tokens.auth_required():
-        return None
-    try:
-        if tokens.authenticate(request) is not None:
-            return None
-        message = tokens.UNAUTHORIZED
-    except tokens.Unauthorized as exc:
-        message = str(exc)
-    return JsonResponse({"ok": False, "error": message}, status=401, headers={"WWW-Authenticate": tokens.CHALLENGE})
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -20,7 +20,7 @@ import binascii
 import hmac
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
 
 from capture.models import ApiToken
 
@@ -64,6 +64,30 @@ def authenticate(request: HttpRequest) -> ApiToken | None:
         )
     token.touch()
     return token
+
+
+def lacks_scope(scope: str) -> str:
+    return f"Forbidden: this token lacks the '{scope}' scope"
+
+
+def refusal(request: HttpRequest, scope: str | None) -> JsonResponse | None:
+    """For views outside DRF (the /uploads files, the 404 handler): None when the request may go on (auth is
+    off, or it presents a token with `scope`, or any token when `scope` is None), else the API's 401 or 403."""
+    if not auth_required():
+        return None
+    try:
+        token = authenticate(request)
+    except Unauthorized as exc:
+        return unauthorized(str(exc))
+    if token is None:
+        return unauthorized(UNAUTHORIZED)
+    if scope is not None and scope not in token.scopes:
+        return JsonResponse({"ok": False, "error": lacks_scope(scope)}, status=403)
+    return None
+
+
+def unauthorized(message: str) -> JsonResponse:
+    return JsonResponse({"ok": False, "error": message}, status=401, headers={"WWW-Authenticate": CHALLENGE})
 
 
 def env_token() -> ApiToken:

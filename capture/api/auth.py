@@ -42,7 +42,7 @@ class HasScope(BasePermission):
         needed = required_scope(view)
         if needed is None or needed in request.auth.scopes:
             return True
-        self.message = f"Forbidden: this token lacks the '{needed}' scope"
+        self.message = tokens.lacks_scope(needed)
         return False
 
 

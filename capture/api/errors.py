@@ -9,6 +9,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from capture import tokens
 from capture.errors import CaptureError
+from capture.links import file_url
 
 
 def exception_handler(exc, context):
@@ -31,7 +32,7 @@ def exception_handler(exc, context):
     capture = getattr(exc, "capture", None) if isinstance(exc, CaptureError) else None
     if capture is not None and capture.filename:
         # capture-and-analyze: the capture was kept even though the analyzer failed.
-        body.update(filename=capture.filename, url=capture.url)
+        body.update(filename=capture.filename, url=file_url(capture.filename))
     response.data = body
     return response
 

@@ -64,8 +64,9 @@ class CameraViewSet(viewsets.ViewSet):
         service = CaptureService()
         row = service.capture(parse_capture_request(request.data), Capture.Source.API_ANALYZE)
         # The camera lock is already released: a slow analyzer never holds the camera.
-        job_id = service.forward_to_analyzer(row, request.build_absolute_uri(row.url))
-        return Response({**captured(row), "jobId": job_id, "status": "queued"})
+        answer = captured(row)
+        job_id = service.forward_to_analyzer(row, request.build_absolute_uri(answer["url"]))
+        return Response({**answer, "jobId": job_id, "status": "queued"})
 
     @extend_schema(responses={200: CameraStatusSerializer, 401: _ERROR})
     @action(detail=False, methods=["get"])
