@@ -19,6 +19,8 @@ from django.core import signing
 from capture import tokens
 
 _SALT = "capture.links.uploads"
+# The longest a shared link may live (POST /api/captures/<id>/share, the admin's "Share link").
+SHARE_MAX_SEC = 7 * 86400
 
 
 def uploads_protected() -> bool:

@@ -34,6 +34,7 @@ ROUTES = [
     ("get", "/api/analyze/{job}", None, "read", 200),
     ("get", "/api/schema/", None, "read", 200),
     ("get", "/api/docs/", None, "read", 200),
+    ("post", "/api/captures/{id}/share", {"expiresSec": 60}, "read", 200),
     ("delete", "/api/captures/{id}/", None, "manage", 200),
 ]
 

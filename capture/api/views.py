@@ -17,6 +17,7 @@ from capture.camera.params import control_defaults, parse_capture_request
 from capture.camera.registry import MAX_CAMERA_INDEX, Camera, all_cameras, get_camera, known_camera_indexes
 from capture.camera.service import CaptureService, captured, refuse_if_busy
 from capture.camera.status import CameraSerializer, CameraStatusSerializer, camera_status, camera_summary
+from capture.links import SHARE_MAX_SEC, signed_url
 from capture.models import ApiToken, Capture
 
 CAPTURE, READ, MANAGE = ApiToken.Scope.CAPTURE.value, ApiToken.Scope.READ.value, ApiToken.Scope.MANAGE.value
@@ -132,6 +133,15 @@ def _summary(camera: Camera, detection) -> dict:
     return camera_summary(camera, detection, control_defaults(camera.index))
 
 
+class ShareSerializer(serializers.Serializer):
+    expiresSec = serializers.IntegerField(  # noqa: N815
+        min_value=60,
+        max_value=SHARE_MAX_SEC,
+        default=lambda: settings.SIGNED_URL_TTL_SEC,
+        help_text=f"the link's lifetime (default SIGNED_URL_TTL_SEC, at most {SHARE_MAX_SEC} s: 7 days)",
+    )
+
+
 @extend_schema_view(
     list=extend_schema(
         parameters=[
@@ -165,7 +175,9 @@ class CaptureViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
     """`/api/captures/`: the capture history, newest first; DELETE one to remove it with its files."""
 
     serializer_class = CaptureSerializer
-    required_scopes = {"list": READ, "retrieve": READ, "destroy": MANAGE}
+    # Sharing a file is reading it: a read token can fetch the file anyway. A link outlives the token's
+    # revocation, so its lifetime is bounded (SHARE_MAX_SEC).
+    required_scopes = {"list": READ, "retrieve": READ, "destroy": MANAGE, "share": READ}
 
     def get_queryset(self):
         queryset = Capture.objects.all()
@@ -196,3 +208,28 @@ class CaptureViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
         capture = self.get_object()
         files, thumbnails = capture.delete_with_files()
         return Response({"ok": True, "id": capture.pk, "files": files, "thumbnails": thumbnails})
+
+    @extend_schema(
+        request=ShareSerializer,
+        responses={
+            200: inline_serializer(
+                "CaptureShared",
+                {
+                    "ok": serializers.BooleanField(),
+                    "url": serializers.CharField(help_text="/uploads/<file>?sig=..., opens the file until expiresAt"),
+                    "expiresAt": serializers.DateTimeField(),
+                },
+            ),
+            400: _ERROR,
+            404: _ERROR,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def share(self, request: Request, pk: str | None = None) -> Response:
+        body = ShareSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        capture = self.get_object()
+        if capture.status != Capture.Status.OK or not capture.filename:
+            raise NotFound(f"Capture {capture.pk} has no file to share")
+        url, expires_at = signed_url(capture.filename, body.validated_data["expiresSec"])
+        return Response({"ok": True, "url": url, "expiresAt": expires_at})
