@@ -39,6 +39,12 @@ def serve_upload(request: HttpRequest, name: str) -> HttpResponse:
         path = finished_file(name)
     except NotAFinishedFile:
         raise Http404("No such capture") from None
+    accel = request.headers.get("X-Accel-Uploads")
+    if accel:
+        # Behind the installed nginx site (deploy/nginx/camsite.conf), which sends the file itself, with Range
+        # and caching headers, from its internal location. Only after the checks above, so a forged header
+        # gains nothing.
+        return HttpResponse(headers={"X-Accel-Redirect": f"{accel}{path.name}", "Content-Type": _content_type(path)})
     # Files are never overwritten, but a deleted name can come back: browsers cache, then revalidate (304).
     return serve_file(request, path, cache_control="no-cache")
 

@@ -176,3 +176,12 @@ def test_no_token_or_signature_reaches_the_log(client, photo, secrets, caplog):
     assert "GET /uploads/a.jpg 200" in caplog.text
     assert sig_of(url) not in caplog.text
     assert not any(secret in caplog.text for secret in secrets.values())
+
+
+def test_behind_nginx_the_app_checks_access_then_hands_the_file_to_nginx(client, photo, secrets):
+    header = {"HTTP_X_ACCEL_UPLOADS": "/internal-uploads/"}
+    assert "X-Accel-Redirect" not in client.get(photo, **header)  # refused first: 401
+    response = client.get(photo, HTTP_AUTHORIZATION=f"Bearer {secrets['read']}", **header)
+    assert (response.status_code, response.content) == (200, b"")
+    assert response["X-Accel-Redirect"] == "/internal-uploads/a.jpg"
+    assert client.get("/uploads/.partial-1.jpg", **header).status_code == 401
