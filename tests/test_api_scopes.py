@@ -89,6 +89,17 @@ def test_auth_token_has_every_scope_beside_the_rows(request, world, settings, me
     assert call(request, method, path, body, world, **bearer(ENV_TOKEN)).status_code == ok
 
 
+VIEWSET_ROUTES = [route for route in ROUTES if not route[1].startswith(("/api/schema/", "/api/docs/"))]
+
+
+@pytest.mark.parametrize("path", sorted({route[1] for route in VIEWSET_ROUTES}))
+def test_options_and_missing_methods_need_a_token_of_any_scope(request, world, path):
+    # The schema and the docs need `read` for every method: they are not viewsets with actions.
+    assert call(request, "options", path, None, world).status_code == 401
+    assert call(request, "options", path, None, world, **bearer(world["secrets"]["stream"])).status_code == 200
+    assert call(request, "put", path, None, world, **bearer(world["secrets"]["stream"])).status_code == 405
+
+
 def test_a_token_with_several_scopes_has_each(api, world):
     _, secret = ApiToken.objects.create_with_secret("both", ["read", "manage"])
     assert api.get("/api/captures/", **bearer(secret)).status_code == 200

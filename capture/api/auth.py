@@ -47,12 +47,13 @@ class HasScope(BasePermission):
 
 
 def required_scope(view) -> str | None:
-    """The scope `view`'s current action needs; None for a method it doesn't have (any token gets the 405)."""
+    """The scope `view`'s current action needs. None (any valid token) for OPTIONS, which DRF answers with the
+    route's description, and for a method the view doesn't have, so that a token gets the 405."""
     scopes = getattr(view, "required_scopes", None)
     if scopes is None:
         return ApiToken.Scope.READ
     action = getattr(view, "action", None)
-    if action is None:
+    if action is None or action == "metadata":
         return None
     if action not in scopes:
         raise ImproperlyConfigured(f"{type(view).__name__}.required_scopes names no scope for {action!r}")
