@@ -45,9 +45,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Request logging wraps everything so that even 401s and CORS preflights are logged with timing.
     "capture.middleware.RequestLogMiddleware",
-    # CORS answers preflights before auth: browsers never send Authorization on a preflight.
+    # CORS answers preflights before any view: browsers never send Authorization on a preflight. Auth itself
+    # is DRF's (capture.api.auth), and the /uploads view's and the 404 handler's (capture.tokens).
     "corsheaders.middleware.CorsMiddleware",
-    "capture.middleware.BearerTokenMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -120,6 +120,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- The seed's options -------------------------------------------------------------------------------
 AUTH_TOKEN = env_str("AUTH_TOKEN")
+# With auth on, /uploads needs a read token, a staff session or a signed link (capture.links), valid this long
+# (share links choose their own, up to 7 days). UPLOADS_PUBLIC=true serves the files to anyone, as the seed did.
+SIGNED_URL_TTL_SEC = env_int("SIGNED_URL_TTL_SEC", 86400, minimum=60, maximum=7 * 86400)
+UPLOADS_PUBLIC = env_bool("UPLOADS_PUBLIC", False)
 CORS_ALLOW_ALL_ORIGINS = env_bool("CORS_ALLOW_ALL", False)
 CORS_ALLOWED_ORIGINS = env_list("CORS_ORIGIN")
 CORS_URLS_REGEX = r"^/(api|uploads)/.*$"
@@ -198,9 +202,9 @@ else:
 
 # --- REST framework ---------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    # Auth is the Bearer-token middleware for all of /api/*, so DRF adds none (and so no CSRF on the API).
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    # API tokens only (no sessions, so no CSRF on the API), each view declaring the scope of each action.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["capture.api.auth.TokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["capture.api.auth.HasScope"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_PARSER_CLASSES": ["capture.api.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -216,6 +220,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Take photos and short videos with the Raspberry Pi camera over HTTP.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and Swagger UI need a `read` token, like the routes they describe.
+    "SERVE_PERMISSIONS": ["capture.api.auth.HasScope"],
     # Swagger UI from our own static files: the default CDN leaves /api/docs/ blank on a Pi without internet.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -229,6 +235,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "capture.api.schema.document_server_limits",
+        "capture.api.schema.document_auth_errors",
     ],
 }
 

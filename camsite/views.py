@@ -6,6 +6,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.views import defaults
 
+from capture import tokens
+
 
 def home(request: HttpRequest) -> HttpResponse:
     return redirect("admin:index")
@@ -13,6 +15,11 @@ def home(request: HttpRequest) -> HttpResponse:
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path.startswith("/api/"):
+        # Not a DRF view, so no DRF auth: without a token an unknown /api path is the same 401 as a known one,
+        # and what exists under /api can't be probed.
+        refused = tokens.refusal(request, scope=None)
+        if refused is not None:
+            return refused
         return JsonResponse({"ok": False, "error": f"Not found: {request.path}"}, status=404)
     return defaults.page_not_found(request, exception)
 

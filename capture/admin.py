@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import shlex
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
+from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -23,11 +25,13 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from capture import token_admin  # noqa: F401 - registers the API tokens' admin
 from capture.analysis import jobs, tasks
 from capture.camera.params import CONTROLS
 from capture.camera.service import CaptureService
 from capture.errors import CameraBusy, CaptureError, CaptureRunning
 from capture.forms import TakeCaptureForm
+from capture.links import SHARE_MAX_SEC, signed_url
 from capture.models import AnalysisJob, Capture
 from capture.storage import THUMBNAIL_SIZES
 from capture.summary import capture_summary
@@ -40,6 +44,15 @@ admin.site.site_header = "Camera capture server"
 admin.site.site_title = "Camera captures"
 # The site has two apps; the sidebar that lists them would take the width the gallery's columns need.
 admin.site.enable_nav_sidebar = False
+
+
+SHARE_EXPIRIES = [(3600, "1 hour"), (86400, "24 hours"), (SHARE_MAX_SEC, "7 days")]
+
+
+class ShareActionForm(ActionForm):
+    """The action bar, with the lifetime of the links "Share link" makes."""
+
+    expires = forms.TypedChoiceField(choices=SHARE_EXPIRIES, coerce=int, initial=86400, required=False, label="Links")
 
 
 class SourceFilter(admin.SimpleListFilter):
@@ -82,7 +95,8 @@ class CaptureAdmin(admin.ModelAdmin):
     search_fields = ["filename", "requested_filename"]
     date_hierarchy = "requested_at"
     list_per_page = 50
-    actions = ["delete_selected", "analyze_again"]
+    actions = ["delete_selected", "analyze_again", "share_link"]
+    action_form = ShareActionForm
     change_list_template = "admin/capture/capture/change_list.html"
     change_form_template = "admin/capture/capture/change_form.html"
     delete_confirmation_template = "admin/capture/capture/delete_confirmation.html"
@@ -292,6 +306,21 @@ class CaptureAdmin(admin.ModelAdmin):
         self.message_user(
             request, f"Queued {queued} analysis job(s){note}.", messages.SUCCESS if queued else messages.WARNING
         )
+
+    # --- Share link ---
+
+    @admin.action(description="Share link (expiry: choose beside the action)")
+    def share_link(self, request: HttpRequest, queryset) -> None:
+        expires_in = int(request.POST.get("expires") or SHARE_EXPIRIES[1][0])
+        shared = 0
+        for capture in queryset.filter(status=Capture.Status.OK).exclude(filename=""):
+            url, expires_at = signed_url(capture.filename, expires_in)
+            until = timezone.localtime(expires_at).strftime("%Y-%m-%d %H:%M")
+            self.message_user(request, f"{capture.filename}, until {until}: {request.build_absolute_uri(url)}")
+            shared += 1
+        skipped = queryset.count() - shared
+        if skipped:
+            self.message_user(request, f"{skipped} capture(s) have no file to share.", messages.WARNING)
 
     # --- Delete with files ---
 

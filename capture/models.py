@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -168,3 +172,79 @@ class AnalysisJob(models.Model):
     @property
     def path(self) -> Path:
         return settings.MEDIA_ROOT / self.filename
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def create_with_secret(self, label: str, scopes: list[str]) -> tuple[ApiToken, str]:
+        """A new token and its secret, which is shown once and never stored (only its hash is)."""
+        token = self.model(label=label, scopes=scopes)
+        secret = token.assign_secret()
+        token.save(force_insert=True)
+        return token, secret
+
+    def revoke(self) -> int:
+        return self.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+    def find(self, secret: str) -> ApiToken | None:
+        """The live (not revoked) token with this secret. Looked up by the secret's hash, so the database
+        never compares the secret itself, and the hashes are compared in constant time."""
+        digest = hash_secret(secret)
+        token = self.filter(secret_hash=digest, revoked_at__isnull=True).first()
+        return token if token is not None and hmac.compare_digest(token.secret_hash, digest) else None
+
+
+def hash_secret(secret: str) -> str:
+    # A plain SHA-256 is enough: the secrets are 256 random bits, so there is nothing to brute-force.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """A credential for the API and /uploads, with the scopes it may use (capture.tokens checks them)."""
+
+    class Scope(models.TextChoices):
+        CAPTURE = "capture", "capture: take captures, capture-and-analyze, analyze"
+        READ = "read", "read: status, cameras, history, files, analysis results"
+        STREAM = "stream", "stream: preview and snapshots"
+        MANAGE = "manage", "manage: delete captures"
+
+    LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+    label = models.CharField(max_length=100, unique=True)
+    scopes = models.JSONField(default=list)
+    # The secret's first 8 of 43 characters: recognises a token in a list without revealing it.
+    prefix = models.CharField(max_length=8, editable=False)
+    secret_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["label"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return self.label
+
+    def assign_secret(self) -> str:
+        """Give this new, unsaved token a secret; return it (the caller shows it once, nothing keeps it)."""
+        secret = secrets.token_urlsafe(32)
+        self.prefix, self.secret_hash = secret[:8], hash_secret(secret)
+        self.scopes = sorted(set(self.scopes))
+        return secret
+
+    def revoke(self) -> None:
+        ApiToken.objects.filter(pk=self.pk).revoke()
+        self.refresh_from_db(fields=["revoked_at"])
+
+    def touch(self) -> None:
+        """Record a use, at most once a minute, so reads don't write the database on every request."""
+        if self.pk is None:  # AUTH_TOKEN, which has no row
+            return
+        now = timezone.now()
+        if self.last_used_at is not None and now - self.last_used_at < self.LAST_USED_RESOLUTION:
+            return
+        recent = models.Q(last_used_at__gte=now - self.LAST_USED_RESOLUTION)
+        ApiToken.objects.filter(pk=self.pk).exclude(recent).update(last_used_at=now)
+        self.last_used_at = now

@@ -1,6 +1,7 @@
 """`GET /uploads/<name>`: captured files, with HTTP Range and caching headers so browsers can play and seek.
 
-Only finished captures are visible (capture.storage.finished_file(): names are plain, partial files are
+With auth on, a file needs a read token, a staff session or a signed link (capture.links), unless
+UPLOADS_PUBLIC. Only finished captures are visible (capture.storage.finished_file(): names are plain, partial files are
 hidden dotfiles, and a symlink that leads out of MEDIA_ROOT or to a hidden file is refused). Django has no
 Range support (ticket #22479), so serve_file() does it: one range (`a-b`, `a-`, `-n`) gets a 206; several
 ranges or a malformed header get the whole file (RFC 9110 lets a server ignore Range); a range past the end
@@ -15,12 +16,14 @@ import os
 import re
 from pathlib import Path
 
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import get_conditional_response
 from django.utils.http import http_date, parse_http_date_safe
 from django.views.decorators.http import require_safe
 
+from capture import links, tokens
 from capture.formats import mime_type
+from capture.models import ApiToken
 from capture.storage import NotAFinishedFile, finished_file
 
 _SINGLE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -29,12 +32,40 @@ _UNSATISFIABLE = (-1, -1)
 
 @require_safe
 def serve_upload(request: HttpRequest, name: str) -> HttpResponse:
+    refused = _refusal(request, name)
+    if refused is not None:
+        return refused
     try:
         path = finished_file(name)
     except NotAFinishedFile:
         raise Http404("No such capture") from None
+    accel = request.headers.get("X-Accel-Uploads")
+    if accel:
+        # Behind the installed nginx site (deploy/nginx/camsite.conf), which sends the file itself, with Range
+        # and caching headers, from its internal location. Only after the checks above, so a forged header
+        # gains nothing.
+        return HttpResponse(headers={"X-Accel-Redirect": f"{accel}{path.name}", "Content-Type": _content_type(path)})
     # Files are never overwritten, but a deleted name can come back: browsers cache, then revalidate (304).
     return serve_file(request, path, cache_control="no-cache")
+
+
+def _refusal(request: HttpRequest, name: str) -> HttpResponse | None:
+    """None when the request may read the file: files are public (no auth, or UPLOADS_PUBLIC), or it has a
+    signed link for this file, a staff session (the admin's links and previews), or a `read` token. Checked
+    before the file is looked for, so that without access no name can be probed."""
+    if not links.uploads_protected():
+        return None
+    sig = request.GET.get("sig")
+    if sig is not None:
+        if links.signature_opens(name, sig):
+            return None
+        # 403, not 401: the link is the credential, and no header would make this one work.
+        return JsonResponse(
+            {"ok": False, "error": "Forbidden: this link is altered, expired, or for another file"}, status=403
+        )
+    if request.user.is_authenticated and request.user.is_staff:
+        return None
+    return tokens.refusal(request, scope=ApiToken.Scope.READ.value)
 
 
 def serve_file(request: HttpRequest, path: Path, *, content_type: str = "", cache_control: str) -> HttpResponse:

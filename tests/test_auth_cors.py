@@ -1,4 +1,5 @@
-"""AUTH_TOKEN guards every /api/* route; CORS follows CORS_ALLOW_ALL / CORS_ORIGIN."""
+"""AUTH_TOKEN guards every /api/* route, as in the seed; CORS follows CORS_ALLOW_ALL / CORS_ORIGIN.
+Scoped tokens: tests/test_api_scopes.py; files: tests/test_uploads_access.py."""
 
 from __future__ import annotations
 
@@ -52,9 +53,11 @@ def test_the_right_token_opens_the_api(client, db, auth, scheme):
     assert response.status_code == 200
 
 
-def test_uploads_and_admin_are_not_behind_the_api_token(client, db, auth):
-    assert client.get("/uploads/none.jpg").status_code == 404
+def test_the_admin_is_not_behind_the_api_token_and_uploads_are(client, db, auth, settings):
     assert client.get("/admin/login/").status_code == 200
+    assert client.get("/uploads/none.jpg").status_code == 401  # tests/test_uploads_access.py
+    settings.UPLOADS_PUBLIC = True
+    assert client.get("/uploads/none.jpg").status_code == 404  # the seed's public files
 
 
 def test_without_auth_token_the_api_is_open(client, db):

@@ -13,6 +13,8 @@ import runpy
 import shutil
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -173,11 +175,30 @@ def test_nginx_accepts_the_site(tmp_path):
     assert "test is successful" in result.stderr
 
 
+class _AppStandIn(BaseHTTPRequestHandler):
+    """The app's side of /uploads/ behind nginx (tested for real in tests/test_uploads_access.py): `?token=ok`
+    is let through with X-Accel-Redirect to where nginx said (X-Accel-Uploads), anything else is a 401. It hands
+    over any name, so what nginx refuses (dotfiles, symlinks) is nginx's own refusal."""
+
+    def do_GET(self):
+        path, _, query = self.path.partition("?")
+        if query == "token=ok" and self.headers.get("X-Accel-Uploads"):
+            self.send_response(200)
+            self.send_header("X-Accel-Redirect", self.headers["X-Accel-Uploads"] + path.removeprefix("/uploads/"))
+        else:
+            self.send_response(401)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
 @pytest.fixture
 def nginx_uploads(tmp_path):
     """The repo's site in a real nginx on a free port, serving /uploads/ from a temporary upload directory
-    that holds a finished capture, a partial one, a thumbnail and symlinks to the hidden ones. The upstream
-    is a closed port: whatever nginx passes on answers 502, so 404 is nginx's own refusal."""
+    that holds a finished capture, a partial one, a thumbnail and symlinks to the hidden ones, with a stand-in
+    for the app that lets `?token=ok` through (_AppStandIn)."""
     nginx = shutil.which("nginx", path=SBIN_PATH)
     if nginx is None:
         pytest.skip("nginx is not installed (CI installs it: .ci/run)")
@@ -188,13 +209,15 @@ def nginx_uploads(tmp_path):
     (uploads / ".thumbnails" / "a.jpg.small.jpg").write_bytes(b"\xff\xd8thumb")
     (uploads / "link-to-partial.mp4").symlink_to(uploads / ".partial-1-0.mp4")
     (uploads / "link-to-thumbnail.jpg").symlink_to(uploads / ".thumbnails" / "a.jpg.small.jpg")
+    app = ThreadingHTTPServer(("127.0.0.1", 0), _AppStandIn)
+    threading.Thread(target=app.serve_forever, daemon=True).start()
     port = free_port()
     site = (DEPLOY / "nginx" / "camsite.conf").read_text()
     for old, new in [
         ("listen 80 default_server;", f"listen 127.0.0.1:{port} default_server;"),
         ("listen [::]:80 default_server;\n", ""),
         ("alias /var/lib/camsite/uploads/;", f"alias {uploads}/;"),
-        ("server 127.0.0.1:3000;", f"server 127.0.0.1:{free_port()};"),
+        ("server 127.0.0.1:3000;", f"server 127.0.0.1:{app.server_port};"),
     ]:
         assert old in site, old
         site = site.replace(old, new)
@@ -203,11 +226,13 @@ def nginx_uploads(tmp_path):
     argv = [nginx, "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "error.log"), "-g", "daemon off;"]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        wait_for_http(f"http://127.0.0.1:{port}/uploads/a.jpg", timeout=20)
+        wait_for_http(f"http://127.0.0.1:{port}/uploads/a.jpg?token=ok", timeout=20)
         yield port
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        app.shutdown()
+        app.server_close()
 
 
 def raw_get(port: int, path: str) -> tuple[int, bytes]:
@@ -221,8 +246,27 @@ def raw_get(port: int, path: str) -> tuple[int, bytes]:
         connection.close()
 
 
-def test_nginx_serves_finished_captures(nginx_uploads):
-    assert raw_get(nginx_uploads, "/uploads/a.jpg") == (200, b"\xff\xd8finished")
+def test_nginx_serves_finished_captures_once_the_app_lets_the_request_through(nginx_uploads, tmp_path):
+    assert raw_get(nginx_uploads, "/uploads/a.jpg?token=ok") == (200, b"\xff\xd8finished")
+    assert raw_get(nginx_uploads, "/uploads/a.jpg")[0] == 401
+    assert raw_get(nginx_uploads, "/uploads/a.jpg?token=no")[0] == 401
+    # The files' own location is reachable only through the app's X-Accel-Redirect.
+    assert raw_get(nginx_uploads, "/internal-uploads/a.jpg")[0] == 404
+    # URLs may carry tokens and signed links: nginx keeps no access log of them.
+    access_log = tmp_path / "access.log"
+    assert not access_log.exists() or "token=" not in access_log.read_text()
+
+
+def test_nginx_answers_ranges_on_the_files_it_sends(nginx_uploads):
+    connection = http.client.HTTPConnection("127.0.0.1", nginx_uploads, timeout=10)
+    try:
+        connection.request("GET", "/uploads/a.jpg?token=ok", headers={"Range": "bytes=0-1"})
+        response = connection.getresponse()
+        assert (response.status, response.read()) == (206, b"\xff\xd8")
+        assert response.getheader("Content-Type") == "image/jpeg"
+        assert response.getheader("Cache-Control") == "no-cache"
+    finally:
+        connection.close()
 
 
 @pytest.mark.parametrize(
@@ -241,11 +285,12 @@ def test_nginx_serves_finished_captures(nginx_uploads):
 )
 def test_nginx_never_serves_a_partial_file_or_the_thumbnail_cache(nginx_uploads, path):
     assert raw_get(nginx_uploads, path)[0] == 404
+    assert raw_get(nginx_uploads, f"{path}?token=ok")[0] == 404
 
 
 @pytest.mark.parametrize("path", ["/uploads/link-to-partial.mp4", "/uploads/link-to-thumbnail.jpg"])
 def test_nginx_follows_no_symlink_to_them_either(nginx_uploads, path):
-    status, body = raw_get(nginx_uploads, path)
+    status, body = raw_get(nginx_uploads, f"{path}?token=ok")
     assert status in (403, 404)  # disable_symlinks: 403
     assert b"half a video" not in body and b"thumb" not in body
 

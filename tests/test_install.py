@@ -232,7 +232,7 @@ def test_the_installed_server_answers_status_only_with_its_token(served):
     assert status.json()["backend"] == "rpicam"  # CAMERA_BACKEND=rpicam from the env file
 
 
-def test_nginx_proxies_the_api_and_serves_captures_and_static_files_itself(served):
+def test_nginx_proxies_the_api_and_the_apps_file_checks_and_serves_the_files_itself(served):
     if not served.nginx_running:
         pytest.skip("nginx is not installed (CI installs it: .ci/run)")
     assert requests.get(f"{served.url}/api/camera/status", timeout=10).status_code == 401
@@ -246,15 +246,17 @@ def test_nginx_proxies_the_api_and_serves_captures_and_static_files_itself(serve
     assert part.content == b"\xff\xd8"
     assert part.headers["Content-Type"] == "image/jpeg"
     assert part.headers["Content-Range"].startswith("bytes 0-1/")
+    assert requests.get(f"{served.url}/uploads/{capture.json()['filename']}", timeout=10).status_code == 401
     uploads = Path(served.installation.settings()["UPLOAD_DIR"])
     (uploads / ".partial-99-0.jpg").write_bytes(b"\xff\xd8 half a photo")
     assert requests.get(f"{served.url}/uploads/.partial-99-0.jpg", timeout=10).status_code == 404
     static = requests.get(f"{served.url}/static/admin/css/base.css", timeout=10)
     assert static.status_code == 200 and static.headers["Content-Type"] == "text/css"
-    # gunicorn saw the capture request but none of the file requests: nginx answered those itself.
+    # gunicorn checked the file requests (X-Accel-Redirect: nginx sent the bytes) and never saw the static ones.
     log = served.gunicorn_log.read_text()
     assert "POST /api/camera/capture 200" in log
-    assert "/uploads/" not in log and "/static/" not in log
+    assert "GET /uploads/" in log and "/static/" not in log
+    assert "sig=" not in log
 
 
 def test_nginx_sends_captures_with_the_apps_cache_control(served):
@@ -262,8 +264,8 @@ def test_nginx_sends_captures_with_the_apps_cache_control(served):
         pytest.skip("nginx is not installed (CI installs it: .ci/run)")
     uploads = Path(served.installation.settings()["UPLOAD_DIR"])
     (uploads / "cache-check.jpg").write_bytes(b"\xff\xd8 a photo")
-    app = requests.get(f"{served.gunicorn_url}/uploads/cache-check.jpg", timeout=10)
-    nginx = requests.get(f"{served.url}/uploads/cache-check.jpg", timeout=10)
+    app = requests.get(f"{served.gunicorn_url}/uploads/cache-check.jpg", headers=served.auth(), timeout=10)
+    nginx = requests.get(f"{served.url}/uploads/cache-check.jpg", headers=served.auth(), timeout=10)
     assert app.headers["Cache-Control"] == "no-cache"
     # Exactly the app's: no max-age or Expires that would let a browser skip revalidating.
     assert (nginx.headers.get("Cache-Control"), nginx.headers.get("Expires")) == ("no-cache", None)
@@ -274,9 +276,11 @@ def test_nginx_lets_browsers_revalidate_a_capture(served):
         pytest.skip("nginx is not installed (CI installs it: .ci/run)")
     uploads = Path(served.installation.settings()["UPLOAD_DIR"])
     (uploads / "revalidate.jpg").write_bytes(b"\xff\xd8 a photo")
-    first = requests.get(f"{served.url}/uploads/revalidate.jpg", timeout=10)
+    first = requests.get(f"{served.url}/uploads/revalidate.jpg", headers=served.auth(), timeout=10)
     again = requests.get(
-        f"{served.url}/uploads/revalidate.jpg", headers={"If-None-Match": first.headers["ETag"]}, timeout=10
+        f"{served.url}/uploads/revalidate.jpg",
+        headers={**served.auth(), "If-None-Match": first.headers["ETag"]},
+        timeout=10,
     )
     assert (first.status_code, "Last-Modified" in first.headers, again.status_code) == (200, True, 304)
 

@@ -15,7 +15,7 @@ BODY = bytes(range(256)) * 4  # 1024 distinct-enough bytes: a wrong offset shows
 
 
 @pytest.fixture
-def files():
+def files(db):  # serving asks the database whether any API token exists (files are protected then)
     root = settings.MEDIA_ROOT
     (root / "a.jpg").write_bytes(b"\xff\xd8jpeg")
     (root / "b.mp4").write_bytes(b"mp4")

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from capture.analysis import jobs, tasks
 from capture.api.serializers import CaptureSerializer
-from capture.models import AnalysisJob
+from capture.models import AnalysisJob, ApiToken
 
 _ERROR = inline_serializer("AnalyzeError", {"ok": serializers.BooleanField(), "error": serializers.CharField()})
 
@@ -84,6 +84,7 @@ class CaptureDetailSerializer(CaptureSerializer):
 class AnalyzeViewSet(viewsets.ViewSet):
     """`POST /api/analyze` queues an analysis; `GET /api/analyze/<jobId>` follows it."""
 
+    required_scopes = {"create": ApiToken.Scope.CAPTURE.value, "retrieve": ApiToken.Scope.READ.value}
     lookup_field = "job_id"
     lookup_value_regex = "[^/]+"
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotAuthenticated, ValidationError
+from rest_framework.renderers import JSONRenderer
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from capture import tokens
 from capture.errors import CaptureError
+from capture.links import file_url
 
 
 def exception_handler(exc, context):
@@ -14,16 +17,22 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # unexpected errors: Django's 500 handler (JSON for /api, see camsite.urls)
+    # Every error is JSON, also from views that render something else (the schema's OpenAPI YAML).
+    request = context.get("request")
+    if request is not None:
+        request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
     if isinstance(exc, ValidationError):
         fields = _flatten(exc.detail)
         response.data = {"ok": False, "error": "Invalid parameters: " + "; ".join(fields), "fields": exc.detail}
         response.status_code = status.HTTP_400_BAD_REQUEST
         return response
+    if isinstance(exc, NotAuthenticated):
+        exc.detail = tokens.UNAUTHORIZED  # no token at all: the seed's message, not DRF's
     body = {"ok": False, "error": str(exc.detail) if hasattr(exc, "detail") else str(exc)}
     capture = getattr(exc, "capture", None) if isinstance(exc, CaptureError) else None
     if capture is not None and capture.filename:
         # capture-and-analyze: the capture was kept even though the analyzer failed.
-        body.update(filename=capture.filename, url=capture.url)
+        body.update(filename=capture.filename, url=file_url(capture.filename))
     response.data = body
     return response
 

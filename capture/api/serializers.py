@@ -3,6 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from capture.camera.params import CaptureParamsSerializer
+from capture.links import file_url, uploads_protected
 from capture.models import Capture
 
 __all__ = ["CaptureParamsSerializer", "CaptureSerializer"]
@@ -11,7 +12,7 @@ __all__ = ["CaptureParamsSerializer", "CaptureSerializer"]
 class CaptureSerializer(serializers.ModelSerializer):
     """A Capture row as the history API shows it (camelCase, like the rest of the API)."""
 
-    url = serializers.CharField(read_only=True, allow_null=True)
+    url = serializers.SerializerMethodField(help_text="/uploads/<file>, a signed link while files are protected")
     durationSec = serializers.FloatField(source="duration_sec")  # noqa: N815
     requestedFilename = serializers.CharField(source="requested_filename")  # noqa: N815
     cameraIndex = serializers.IntegerField(source="camera_index")  # noqa: N815
@@ -28,6 +29,12 @@ class CaptureSerializer(serializers.ModelSerializer):
     fileHeight = serializers.IntegerField(source="file_height", allow_null=True)  # noqa: N815
     controls = serializers.DictField(help_text="the camera controls used (API names)")
     metadata = serializers.DictField(allow_null=True, help_text="what the camera reported about the shot")
+
+    def get_url(self, capture: Capture) -> str | None:
+        # Asked once per answer, not per row: a page of history is one question to the database, not 50.
+        if "uploads_protected" not in self.context:
+            self.context["uploads_protected"] = uploads_protected()
+        return file_url(capture.filename, protected=self.context["uploads_protected"])
 
     class Meta:
         model = Capture

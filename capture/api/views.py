@@ -17,8 +17,10 @@ from capture.camera.params import control_defaults, parse_capture_request
 from capture.camera.registry import MAX_CAMERA_INDEX, Camera, all_cameras, get_camera, known_camera_indexes
 from capture.camera.service import CaptureService, captured, refuse_if_busy
 from capture.camera.status import CameraSerializer, CameraStatusSerializer, camera_status, camera_summary
-from capture.models import Capture
+from capture.links import SHARE_MAX_SEC, signed_url
+from capture.models import ApiToken, Capture
 
+CAPTURE, READ, MANAGE = ApiToken.Scope.CAPTURE.value, ApiToken.Scope.READ.value, ApiToken.Scope.MANAGE.value
 _ERROR = inline_serializer("Error", {"ok": serializers.BooleanField(), "error": serializers.CharField()})
 _CAPTURE_ERRORS = {code: _ERROR for code in (400, 401, 409, 413, 415, 500, 504)}
 _CAPTURED = {
@@ -35,6 +37,8 @@ _CAPTURED = {
 
 class CameraViewSet(viewsets.ViewSet):
     """`/api/camera/...`: the seed's routes. Captures take `camera` in the body (default CAMERA_INDEX)."""
+
+    required_scopes = {"capture": CAPTURE, "capture_and_analyze": CAPTURE, "status": READ}
 
     @extend_schema(
         request=CaptureParamsSerializer,
@@ -61,8 +65,9 @@ class CameraViewSet(viewsets.ViewSet):
         service = CaptureService()
         row = service.capture(parse_capture_request(request.data), Capture.Source.API_ANALYZE)
         # The camera lock is already released: a slow analyzer never holds the camera.
-        job_id = service.forward_to_analyzer(row, request.build_absolute_uri(row.url))
-        return Response({**captured(row), "jobId": job_id, "status": "queued"})
+        answer = captured(row)
+        job_id = service.forward_to_analyzer(row, request.build_absolute_uri(answer["url"]))
+        return Response({**answer, "jobId": job_id, "status": "queued"})
 
     @extend_schema(responses={200: CameraStatusSerializer, 401: _ERROR})
     @action(detail=False, methods=["get"])
@@ -81,6 +86,7 @@ class CamerasViewSet(viewsets.ViewSet):
     """`/api/cameras/`: every camera of this Pi, one camera, and one camera's status."""
 
     schema = _ObjectAnswers()
+    required_scopes = {"list": READ, "retrieve": READ, "status": READ}
     lookup_field = "index"
     lookup_value_regex = "[0-9]+"
 
@@ -127,6 +133,15 @@ def _summary(camera: Camera, detection) -> dict:
     return camera_summary(camera, detection, control_defaults(camera.index))
 
 
+class ShareSerializer(serializers.Serializer):
+    expiresSec = serializers.IntegerField(  # noqa: N815
+        min_value=60,
+        max_value=SHARE_MAX_SEC,
+        default=lambda: settings.SIGNED_URL_TTL_SEC,
+        help_text=f"the link's lifetime (default SIGNED_URL_TTL_SEC, at most {SHARE_MAX_SEC} s: 7 days)",
+    )
+
+
 @extend_schema_view(
     list=extend_schema(
         parameters=[
@@ -160,6 +175,9 @@ class CaptureViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
     """`/api/captures/`: the capture history, newest first; DELETE one to remove it with its files."""
 
     serializer_class = CaptureSerializer
+    # Sharing a file is reading it: a read token can fetch the file anyway. A link outlives the token's
+    # revocation, so its lifetime is bounded (SHARE_MAX_SEC).
+    required_scopes = {"list": READ, "retrieve": READ, "destroy": MANAGE, "share": READ}
 
     def get_queryset(self):
         queryset = Capture.objects.all()
@@ -190,3 +208,28 @@ class CaptureViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
         capture = self.get_object()
         files, thumbnails = capture.delete_with_files()
         return Response({"ok": True, "id": capture.pk, "files": files, "thumbnails": thumbnails})
+
+    @extend_schema(
+        request=ShareSerializer,
+        responses={
+            200: inline_serializer(
+                "CaptureShared",
+                {
+                    "ok": serializers.BooleanField(),
+                    "url": serializers.CharField(help_text="/uploads/<file>?sig=..., opens the file until expiresAt"),
+                    "expiresAt": serializers.DateTimeField(),
+                },
+            ),
+            400: _ERROR,
+            404: _ERROR,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def share(self, request: Request, pk: str | None = None) -> Response:
+        body = ShareSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        capture = self.get_object()
+        if capture.status != Capture.Status.OK or not capture.filename:
+            raise NotFound(f"Capture {capture.pk} has no file to share")
+        url, expires_at = signed_url(capture.filename, body.validated_data["expiresSec"])
+        return Response({"ok": True, "url": url, "expiresAt": expires_at})

@@ -27,6 +27,7 @@ from capture.filenames import default_filename
 from capture.lib import http
 from capture.lib.media_size import pixel_size
 from capture.lib.runner import CommandError, CommandFailed, CommandTimeout, run_command
+from capture.links import file_url
 from capture.models import Capture
 
 log = logging.getLogger(__name__)
@@ -158,7 +159,7 @@ def captured(row: Capture) -> dict:
     return {
         "ok": True,
         "filename": row.filename,
-        "url": row.url,
+        "url": file_url(row.filename),
         "camera": row.camera_index,
         "width": row.file_width or row.width,
         "height": row.file_height or row.height,

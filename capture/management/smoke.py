@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
 import requests
 
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
 def _capture_and_fetch(client: SmokeClient, body: dict, content_type: str, looks_right: Callable) -> str:
     answer = _json(client.post(CAPTURE, body), 200)
     filename, url = answer.get("filename"), answer.get("url")
-    if answer.get("ok") is not True or not filename or url != f"/uploads/{filename}":
+    if answer.get("ok") is not True or not filename or urlsplit(url).path != f"/uploads/{filename}":
         raise SmokeFailure(f"unexpected answer: {answer}")
     served = client.get(url)
     if served.status_code != 200:

@@ -100,7 +100,7 @@ class Command(BaseCommand):
             answer = captured(row)
             if options["analyze"]:
                 # As in the API, the analyzer is called after the camera is released.
-                job_id = service.forward_to_analyzer(row, options["base_url"].rstrip("/") + row.url)
+                job_id = service.forward_to_analyzer(row, options["base_url"].rstrip("/") + answer["url"])
                 answer = {**answer, "jobId": job_id, "status": "queued"}
         except KeyboardInterrupt:
             # The runner stopped the camera, the service marked the row and removed partial files.
