@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -175,3 +176,19 @@ def test_a_capture_waits_for_a_camera_listing_instead_of_409(lock):
     finally:
         lister.kill()
         lister.wait()
+
+
+def test_a_group_of_zombies_holds_nothing():
+    # A killed holder's camera app lingers as a zombie until init reaps it; it must not keep the camera busy.
+    from capture.camera.lock import _group_alive
+
+    camera = subprocess.Popen(["true"], start_new_session=True)
+    deadline = time.monotonic() + 5
+    while not Path(f"/proc/{camera.pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] == "Z":
+        assert time.monotonic() < deadline, "the process never exited"
+        time.sleep(0.01)
+    try:
+        os.killpg(camera.pid, 0)  # the kernel still finds the group...
+        assert not _group_alive(camera.pid)  # ...but nothing in it runs
+    finally:
+        camera.wait()

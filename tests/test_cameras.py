@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
 from django.conf import settings
 
-from capture.camera.registry import get_camera
+from capture.camera.registry import DETECTION_WAIT_SEC, get_camera
 from capture.models import Capture
 from tests.test_camera_lock import hold_in_other_process
 
@@ -85,7 +86,10 @@ def test_each_camera_has_its_own_lock(post_json, two_cameras):
     holder = hold_in_other_process(settings.CAMERA_LOCK_PATH)  # camera 0 is busy in another process
     try:
         assert post_json(CAPTURE, {**SMALL, "camera": 0}).status_code == 409
+        started = time.monotonic()
         assert post_json(CAPTURE, {**SMALL, "camera": 1}).status_code == 200
+        # No listing can run while camera 0 records, and camera 1's capture doesn't sit waiting for one.
+        assert time.monotonic() - started < DETECTION_WAIT_SEC / 2
     finally:
         holder.kill()
         holder.wait()

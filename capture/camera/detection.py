@@ -72,6 +72,7 @@ class SharedDetection:
         self._cached: tuple[tuple[int, int], Detection] | None = None
         self._thread: threading.Thread | None = None
         self._thread_guard = threading.Lock()
+        self._deferred_by_capture = False  # the last refresh found a camera in use and listed nothing
 
     # --- Reading ---
 
@@ -86,9 +87,15 @@ class SharedDetection:
             while detection is None and time.monotonic() < deadline:
                 time.sleep(0.02)
                 detection = self._read()
-                if detection is None:
-                    self.refresh_in_background()  # the last attempt was deferred: a camera was in use
+                if detection is None and not self._refreshing():
+                    if self._deferred_by_capture:
+                        break  # a camera is capturing: no listing until it is done, so don't wait for one
+                    self.refresh_in_background()
         return detection or Detection(detected=None)
+
+    def _refreshing(self) -> bool:
+        with self._thread_guard:
+            return self._thread is not None and self._thread.is_alive()
 
     def last(self) -> Detection | None:
         """The last detection written, without starting a refresh."""
@@ -139,6 +146,7 @@ class SharedDetection:
             except BlockingIOError:
                 return None  # another process is listing; its result will be in the file
             leases = _take_all(locks)
+            self._deferred_by_capture = leases is None
             if leases is None:
                 log.debug("camera detection deferred: a camera is in use")
                 return None

@@ -227,13 +227,25 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _group_alive(pgid: int) -> bool:
+    """Whether a process of the group still runs. A zombie holds nothing (its files are closed), yet killpg()
+    still finds it until it is reaped, which init may do a second or more after its parent died."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    if _pid_alive(pgid):
+        return True  # the leader (the camera app itself) runs: no need to look further
+    return any(_member_alive(entry, pgid) for entry in Path("/proc").iterdir() if entry.name.isdigit())
+
+
+def _member_alive(entry: Path, pgid: int) -> bool:
+    try:
+        state, _ppid, group = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[:3]
+    except (OSError, ValueError):
+        return False
+    return int(group) == pgid and state != "Z"
 
 
 def _kill_group(pgid: int) -> None:

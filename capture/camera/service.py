@@ -148,7 +148,7 @@ def refuse_if_busy(body: object) -> None:
     index = body.get("camera", settings.CAMERA_INDEX) if isinstance(body, dict) else settings.CAMERA_INDEX
     if isinstance(index, int) and not isinstance(index, bool) and 0 <= index <= MAX_CAMERA_INDEX:
         holder = get_camera(index).lock.peek()
-        # Only a live holder counts: a camera group left by a killed one is the full path's to clean up.
+        # Only a live holder counts: a camera group a killed holder left is the full path's to clean up.
         if holder is not None and holder.purpose != "detect" and holder.is_held():
             raise CameraBusy()
 
