@@ -54,6 +54,10 @@ class Capture(models.Model):
         API_ANALYZE = "api-analyze"
         CLI = "cli"
         ADMIN = "admin"
+        # Second round: a saved snapshot (?save=1), a schedule's frame, an assembled timelapse video.
+        SNAPSHOT = "snapshot"
+        SCHEDULE = "schedule"
+        TIMELAPSE = "timelapse"
 
     # Parameters, as validated.
     format = models.CharField(max_length=8, choices=Format.choices)
