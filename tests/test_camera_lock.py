@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from capture.camera.lock import CameraLock
-from capture.errors import CameraBusy
+from capture.camera.lock import CameraLock, LockBusy
 from tests.conftest import python_subprocess
 
 HOLD_LOCK = """
@@ -58,7 +57,7 @@ def test_only_one_thread_gets_the_camera(lock):
             with lock.acquire(ttl_sec=10):
                 results.append("got it")
                 time.sleep(0.3)
-        except CameraBusy:
+        except LockBusy:
             results.append("busy")
 
     threads = [threading.Thread(target=contend) for _ in range(8)]
@@ -73,7 +72,7 @@ def test_another_process_holding_it_means_busy_at_once(lock):
     holder = hold_in_other_process(lock.path)
     try:
         started = time.monotonic()
-        with pytest.raises(CameraBusy):
+        with pytest.raises(LockBusy):
             lock.acquire(ttl_sec=10)
         assert time.monotonic() - started < 0.5  # never waits
         assert lock.peek().pid == holder.pid

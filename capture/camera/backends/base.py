@@ -40,6 +40,10 @@ class CameraBackend(ABC):
         camera reported about the shot (exposure, gains, ...) when it reports anything."""
 
     @abstractmethod
+    def preview_argv(self, camera: int, width: int, height: int, fps: int, controls: dict) -> list[str]:
+        """The camera process of the live preview: concatenated JPEGs on stdout until SIGINT."""
+
+    @abstractmethod
     def detect_now(self) -> Detection:
         """Look for cameras; may run a subprocess, so never call it on a request path."""
 
