@@ -252,3 +252,43 @@ def test_serve_restarts_a_killed_owner_within_two_seconds(tmp_path):
             serve.kill()
             serve.wait()
     assert not camera_app_pids(tmp_path / "bin")
+
+
+def test_behind_the_nginx_site_streams_go_through_nginx_to_the_owner(live, tmp_path):
+    import shutil
+
+    from tests.test_deploy import DEPLOY, SBIN_PATH, write_nginx_conf
+
+    nginx = shutil.which("nginx", path=SBIN_PATH)
+    if nginx is None:
+        pytest.skip("nginx is not installed (CI installs it: .ci/run)")
+    from tests.net import free_port, wait_for_http
+
+    port = free_port()
+    site = (DEPLOY / "nginx" / "camsite.conf").read_text()
+    for old, new in [
+        ("listen 80 default_server;", f"listen 127.0.0.1:{port} default_server;"),
+        ("listen [::]:80 default_server;\n", ""),
+        ("server 127.0.0.1:3000;", f"server 127.0.0.1:{live.server.port};"),
+        ("/run/camsite-preview/camera.lock.owner.sock", f"{live.owner.socket}"),
+    ]:
+        assert old in site, old
+        site = site.replace(old, new)
+    (tmp_path / "site.conf").write_text(site)
+    conf = write_nginx_conf(tmp_path, include=tmp_path / "site.conf")
+    argv = [nginx, "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "error.log"), "-g", "daemon off;"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    started: list[Viewer] = []
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/api/camera/status", timeout=20)
+        started = [Viewer(port, "/stream.mjpg") for _ in range(3)]
+        for viewer in started:
+            viewer.start()
+        assert all(viewer.wait_for_frames(3) for viewer in started), (tmp_path / "error.log").read_text()
+        # The app answered with X-Accel-Redirect (no web thread held): its log has the request, nginx the stream.
+        assert "GET /stream.mjpg 200" in live.server.log()
+        assert requests.get(f"http://127.0.0.1:{port}/internal-preview/0/stream.mjpg", timeout=10).status_code == 404
+    finally:
+        close_all(started)
+        proc.terminate()
+        proc.wait(timeout=10)

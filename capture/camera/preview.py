@@ -19,7 +19,7 @@ STOPPED = {"state": "stopped", "viewers": 0, "fps": 0.0}
 
 
 def owner_socket(camera: Camera) -> Path:
-    return owner_client.socket_path(camera.lock.path)
+    return owner_client.socket_path(Path(settings.PREVIEW_SOCKET_DIR) / camera.lock.path.name)
 
 
 def owner_config(camera: Camera) -> OwnerConfig:
