@@ -28,6 +28,7 @@ from django.utils.html import format_html, format_html_join
 from capture import token_admin  # noqa: F401 - registers the API tokens' admin
 from capture.analysis import jobs, tasks
 from capture.camera.params import CONTROLS
+from capture.camera.preview import live_views
 from capture.camera.service import CaptureService
 from capture.errors import CameraBusy, CaptureError, CaptureRunning
 from capture.forms import TakeCaptureForm
@@ -266,6 +267,7 @@ class CaptureAdmin(admin.ModelAdmin):
         extra_context = {
             **(extra_context or {}),
             "summary": capture_summary,
+            "live_views": live_views,
             "can_take_capture": self.has_take_permission(request),
         }
         return super().changelist_view(request, extra_context)

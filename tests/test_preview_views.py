@@ -161,3 +161,16 @@ def test_a_capture_waits_no_longer_than_preview_yield_sec_for_an_owner_that_neve
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_the_admin_capture_list_shows_each_cameras_live_view(admin_client, owner):
+    page = admin_client.get("/admin/capture/capture/").content.decode()
+    assert '<img src="/api/cameras/0/stream.mjpg"' in page
+    assert 'class="preview-state">stopped<' in page
+    assert "Take a capture" in page
+
+
+def test_without_an_owner_the_admin_says_why_there_is_no_live_view(admin_client, settings_short):
+    page = admin_client.get("/admin/capture/capture/").content.decode()
+    assert "No live view: the camera owner is not running" in page
+    assert "stream.mjpg" not in page

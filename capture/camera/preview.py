@@ -6,10 +6,11 @@ import logging
 from pathlib import Path
 
 from django.conf import settings
+from django.urls import reverse
 
 from capture.camera.lock import Holder
 from capture.camera.params import control_defaults
-from capture.camera.registry import Camera
+from capture.camera.registry import Camera, all_cameras
 from capture.lib import owner_client
 from capture.lib.owner import OwnerConfig
 
@@ -60,3 +61,24 @@ def yield_camera(camera: Camera):
             log.warning("camera %d: could not ask the preview to yield: %s", camera.index, exc)
 
     return ask
+
+
+def live_views() -> list[dict]:
+    """Each camera's live view for the admin's capture list: its stream URL and its preview's state (an owner
+    that doesn't run gets no picture, only the reason)."""
+    views = []
+    for camera in all_cameras():
+        try:
+            answer = owner_client.status(owner_socket(camera), timeout=0.3)
+            state = answer.get("state", "stopped")
+        except (owner_client.OwnerUnavailable, ValueError):
+            state = None
+        views.append(
+            {
+                "index": camera.index,
+                "state": state,
+                "stream_url": reverse("camera-stream", kwargs={"index": camera.index}),
+                "snapshot_url": reverse("camera-snapshot", kwargs={"index": camera.index}),
+            }
+        )
+    return views
