@@ -9,7 +9,9 @@ analysis worker) with the stand-in camera apps from tests/standins on PATH, all 
 - 409 latency while another capture holds the camera;
 - /uploads throughput for a 50 MB mp4, full and Range GETs, against nginx serving the same file;
 - resident memory of the whole server (every process of it), idle and after the load;
-- captures per minute back to back, against the camera command's own rate.
+- captures per minute back to back, against the camera command's own rate;
+- the live preview (bench/preview.py, its own server): CPU by viewers, frame and snapshot latency, the gap
+  around a capture, status with 20 viewers, an owner's restart.
 
 Every request loop is bounded in count and time. Numbers are noisy on shared machines.
 """
@@ -317,10 +319,28 @@ http {{
             self.proc.wait()
 
 
+PREVIEW_TARGETS = {
+    "server_cpu_20_vs_1": ("<=", 1.3),
+    "frame_latency_p50_ms": ("<=", 20),
+    "snapshot_previewing_p50_ms": ("<=", 20),
+    "gap_around_1s_capture_sec": ("<=", 2.5),
+    "status_20_viewers_vs_idle": ("<=", 1.2),
+}
+
+
 def verdicts(figures: dict) -> dict:
     out = {}
-    for name, (op, target) in TARGETS.items():
-        value = figures[name]
+    preview = figures.get("preview", {})
+    flat = {
+        **figures,
+        "server_cpu_20_vs_1": preview.get("server_cpu_20_vs_1"),
+        "frame_latency_p50_ms": preview.get("frame_latency", {}).get("p50_ms"),
+        "snapshot_previewing_p50_ms": preview.get("snapshot", {}).get("previewing_p50_ms"),
+        "gap_around_1s_capture_sec": preview.get("gap_around_1s_capture", {}).get("longest_gap_sec"),
+        "status_20_viewers_vs_idle": preview.get("status", {}).get("ratio_p50"),
+    }
+    for name, (op, target) in {**TARGETS, **(PREVIEW_TARGETS if preview else {})}.items():
+        value = flat[name]
         met = value <= target if op == "<=" else value >= target
         out[name] = {"value": value, "target": f"{op} {target}", "met": met}
     return out
@@ -353,6 +373,9 @@ def main() -> None:
             bench.stop()
     figures["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": sys.platform}
     figures["server"] = {name: bench.env.get(name, "default") for name in ("WEB_CONCURRENCY", "GUNICORN_THREADS")}
+    from bench.preview import preview_figures
+
+    figures["preview"] = preview_figures()
     figures["targets"] = verdicts(figures)
     print(json.dumps(figures, indent=2))
 
