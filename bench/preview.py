@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 from bench.run import KeepAliveClient  # noqa: E402
 from capture.lib import owner_client  # noqa: E402
 from tests.net import free_port, wait_for_http  # noqa: E402
-from tests.viewers import Viewer, camera_app_pids, wait_for_owner  # noqa: E402
 from tests.standins import install_standins  # noqa: E402
+from tests.viewers import Viewer, camera_app_pids, wait_for_owner  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
