@@ -172,6 +172,9 @@ PREVIEW_FPS = env_int("PREVIEW_FPS", 15, minimum=1, maximum=120)
 PREVIEW_IDLE_SEC = env_float("PREVIEW_IDLE_SEC", 10, minimum=0, maximum=3600)
 # How long a capture waits for the preview to give the camera up before it answers 409.
 PREVIEW_YIELD_SEC = env_float("PREVIEW_YIELD_SEC", 2, minimum=0.1, maximum=30)
+# Keep a warm rpicam-still (signal mode) while no preview runs: a capture with the default size and controls is
+# then one trigger (~0.25 s on the stand-ins) instead of a cold start.
+CAMERA_WARM_STILLS = env_bool("CAMERA_WARM_STILLS", False)
 # Where the camera owners' sockets go (`<lock file name>.owner.sock`); nginx must be able to reach them.
 PREVIEW_SOCKET_DIR = Path(env_str("PREVIEW_SOCKET_DIR", str(CAMERA_LOCK_PATH.parent)))
 ANALYZE_TIMEOUT_SEC = env_float("ANALYZE_TIMEOUT_SEC", 10, minimum=0.1)

@@ -92,6 +92,8 @@ class Capture(models.Model):
     camera_ms = models.PositiveIntegerField(null=True, blank=True)
     remux_ms = models.PositiveIntegerField(null=True, blank=True)
     total_ms = models.PositiveIntegerField(null=True, blank=True)
+    # Taken by the camera owner's warm still process (CAMERA_WARM_STILLS): one trigger, no camera start-up.
+    warm = models.BooleanField(default=False)
 
     # capture-and-analyze: what the analyzer answered.
     analyze_job_id = models.CharField(max_length=100, blank=True)

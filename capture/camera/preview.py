@@ -17,6 +17,7 @@ from capture.lib.owner import OwnerConfig
 log = logging.getLogger(__name__)
 
 STOPPED = {"state": "stopped", "viewers": 0, "fps": 0.0}
+WARM_PREFIX = ".warm-"  # hidden, like every file being written (capture.storage)
 
 
 def owner_socket(camera: Camera) -> Path:
@@ -38,6 +39,16 @@ def owner_config(camera: Camera) -> OwnerConfig:
         fps=settings.PREVIEW_FPS,
         idle_sec=settings.PREVIEW_IDLE_SEC,
         kill_grace_sec=settings.CAMERA_KILL_GRACE_SEC,
+        warm_argv=camera.backend.warm_still_argv(
+            camera.index,
+            settings.DEFAULT_WIDTH,
+            settings.DEFAULT_HEIGHT,
+            control_defaults(camera.index),
+            f"{WARM_PREFIX}{camera.index}-%03d.jpg",
+        )
+        if settings.CAMERA_WARM_STILLS
+        else None,
+        warm_dir=str(settings.MEDIA_ROOT),
     )
 
 

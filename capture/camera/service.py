@@ -18,6 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from capture import storage
+from capture.camera import warm
 from capture.camera.budget import camera_timeout, capture_budget
 from capture.camera.lock import CameraLease
 from capture.camera.preview import yield_camera
@@ -38,6 +39,10 @@ class CaptureService:
     def capture(self, request: CaptureRequest, source: str) -> Capture:
         """Take one capture; raise CameraBusy (409), CaptureTimeout (504) or CaptureFailed (500)."""
         camera = get_camera(request.camera)
+        if warm.eligible(camera, request):
+            row = warm.take_warm(camera, request, source)
+            if row is not None:
+                return row
         try:
             return self._capture(camera, request, source)
         except CaptureFailed:

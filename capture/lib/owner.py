@@ -15,6 +15,9 @@ configuration as JSON, so the long-lived process holds no Django in memory.
   off the camera until the capture has it (or a second passed), then resumes by itself. Viewers keep their
   connections and get the last frame again about once a second meanwhile.
 - A camera process that dies, or sends no frame for STALL_SEC, is restarted with backoff.
+- Warm stills (CAMERA_WARM_STILLS): while no preview runs, it keeps `rpicam-still -t 0 -s -v 2` running with the
+  capture defaults (purpose "warm", pre-emptible too); `POST /still` is one SIGUSR1, answered once the app logs
+  `Saved image ... to file NAME` (the file is complete then). The preview and any other capture stop it first.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -59,6 +63,8 @@ class OwnerConfig:
     idle_sec: float = 10.0
     kill_grace_sec: float = 1.0
     stall_sec: float = STALL_SEC
+    warm_argv: list[str] | None = None  # None: no warm stills
+    warm_dir: str | None = None  # the warm still's working directory (it writes hidden names there)
 
     @classmethod
     def from_json(cls, text: str) -> OwnerConfig:
@@ -80,6 +86,32 @@ class Viewer:
         frame, self.frame = self.frame, None
         self.ready.clear()
         return frame
+
+
+SAVED = re.compile(r"Saved image \d+ x \d+ to file (?P<name>.+)$")
+WARM_STILL_TIMEOUT_SEC = 15.0
+
+
+class WarmStill:
+    """The running `rpicam-still -s` and what its stderr said: ready for a trigger, and each saved file."""
+
+    def __init__(self, proc: SpawnedProcess) -> None:
+        self.proc = proc
+        self.ready = False
+        self.pending: asyncio.Future | None = None
+        self.eof = False
+        self._partial = b""
+
+    def feed(self, data: bytes) -> None:
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()
+        for raw in lines:
+            line = raw.decode("utf-8", "replace").strip()
+            if line == "Camera started!":
+                self.ready = True  # its SIGUSR1 handler is in: a trigger can't kill it any more
+            match = SAVED.search(line)
+            if match and self.pending is not None and not self.pending.done():
+                self.pending.set_result(match["name"])
 
 
 @dataclass
@@ -113,6 +145,8 @@ class Owner:
         self._task: asyncio.Task | None = None
         self._lease: CameraLease | None = None
         self._frame_event = asyncio.Event()
+        self._warm: WarmStill | None = None
+        self._stopping = False
 
     # --- demand ---
 
@@ -126,6 +160,11 @@ class Owner:
             self.idle_since = time.monotonic()
             self._wake.set()
 
+    def start(self) -> None:
+        """Begin at once when warm stills are on (the camera should be ready before the first request)."""
+        if self.config.warm_argv:
+            self._ensure_running()
+
     def _ensure_running(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
@@ -135,14 +174,23 @@ class Owner:
     async def _run(self) -> None:
         failures = 0
         try:
-            while self._wanted():
+            while not self._stopping:
+                preview = self._wanted()
+                if not preview and not self.config.warm_argv:
+                    break
                 if time.monotonic() < self._hold_off_until and not self._capture_has_camera():
                     await asyncio.sleep(RETRY_SEC)
                     continue
-                lease = self._try_lock()
+                lease = self._try_lock("preview" if preview else "warm")
                 if lease is None:
-                    self._set_state("starting")
+                    if preview:
+                        self._set_state("starting")
                     await asyncio.sleep(RETRY_SEC)
+                    continue
+                if not preview:
+                    if await self._run_warm(lease) in ("died", "failed"):
+                        log.warning("camera %d: warm still process ended, starting it again", self.config.camera)
+                        await asyncio.sleep(BACKOFF_SEC[1])
                     continue
                 reason, frames = await self._run_once(lease)
                 if reason == "yield":
@@ -154,8 +202,85 @@ class Owner:
                     self._set_state("failed" if failures >= 3 else "starting")
                     log.warning("camera %d: preview %s, restarting in %.1f s", self.config.camera, reason, delay)
                     await self._sleep_unless_idle(delay)
+                if not self._wanted():
+                    self._set_state("stopped")
         finally:
             self._set_state("stopped")
+
+    async def _run_warm(self, lease: CameraLease) -> str:
+        """Keep a warm still process until the preview, a capture or the end wants the camera."""
+        self._yield_asked = False
+        self._released.clear()
+        self._lease = lease
+        loop = asyncio.get_running_loop()
+        try:
+            try:
+                proc = spawn(
+                    self.config.warm_argv, stdout_pipe=False, stderr_pipe=True, pass_fds=(lease.fd,),
+                    cwd=self.config.warm_dir,
+                )  # fmt: skip
+            except CommandFailed as exc:
+                self.preview.last_error = str(exc)
+                return "failed"
+            lease.update(cameraPgid=proc.pid)
+            warm = self._warm = WarmStill(proc)
+            fd = proc.stderr.fileno()
+            os.set_blocking(fd, False)
+
+            def readable() -> None:
+                try:
+                    data = os.read(fd, 65536)
+                except BlockingIOError:
+                    return
+                except OSError:
+                    data = b""
+                if not data:
+                    warm.eof = True
+                    loop.remove_reader(fd)
+                    self._wake.set()
+                    return
+                warm.feed(data)
+
+            loop.add_reader(fd, readable)
+            try:
+                while True:
+                    self._wake.clear()
+                    if warm.eof or proc.poll() is not None:
+                        return "died"
+                    if warm.pending is None and (self._stopping or self._yield_asked or self.demand > 0):
+                        return "yield"
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), 0.25)
+            finally:
+                if not warm.eof:
+                    loop.remove_reader(fd)
+                self._warm = None
+                # SIGUSR2 is rpicam-still's clean exit in signal mode.
+                await asyncio.to_thread(proc.stop, (signal.SIGUSR2, signal.SIGTERM), self.config.kill_grace_sec)
+        finally:
+            lease.release()
+            self._lease = None
+            self._released.set()
+
+    async def warm_still(self) -> tuple[int, dict]:
+        """One still from the warm process: (200, {path, ms}), or why not (503: not warm, 409: one at a time)."""
+        warm = self._warm
+        if warm is None or not warm.ready or warm.proc.poll() is not None or self.demand > 0:
+            return 503, {"ok": False, "error": "No warm still process is ready"}
+        if warm.pending is not None:
+            return 409, {"ok": False, "error": "Camera busy: another capture is in progress"}
+        warm.pending = asyncio.get_running_loop().create_future()
+        started = time.monotonic()
+        try:
+            warm.proc.send_signal(signal.SIGUSR1)
+            name = await asyncio.wait_for(warm.pending, WARM_STILL_TIMEOUT_SEC)
+        except TimeoutError:
+            return 504, {"ok": False, "error": f"The warm still took longer than {WARM_STILL_TIMEOUT_SEC:g} s"}
+        finally:
+            warm.pending = None
+            self._wake.set()
+        path = os.path.join(self.config.warm_dir or "", name)
+        return 200, {"ok": True, "path": path, "ms": int((time.monotonic() - started) * 1000)}
 
     def _wanted(self) -> bool:
         return self.demand > 0 or time.monotonic() - self.idle_since < self.config.idle_sec
@@ -169,10 +294,10 @@ class Owner:
         holder = self.lock.peek()
         return holder is not None and holder.purpose not in PREEMPTIBLE and holder.purpose != "detect"
 
-    def _try_lock(self) -> CameraLease | None:
+    def _try_lock(self, purpose: str) -> CameraLease | None:
         try:
             # A lease's expiry marks a crashed holder; the owner renews nothing, so make it far away.
-            return self.lock.acquire(ttl_sec=365 * 86400, purpose="preview")
+            return self.lock.acquire(ttl_sec=365 * 86400, purpose=purpose)
         except LockBusy:
             return None
 
@@ -272,6 +397,7 @@ class Owner:
         log.info("camera %d: preview yielded to a capture", self.config.camera)
 
     async def stop(self) -> None:
+        self._stopping = True
         self.demand = 0
         self.idle_since = -1e9
         self._wake.set()
@@ -290,6 +416,7 @@ class Owner:
             "viewers": len(self.viewers),
             "fps": self.preview.fps(now) if self.preview.state == "running" else 0.0,
             "restarts": self.preview.restarts,
+            "warm": None if self._warm is None else "ready" if self._warm.ready else "starting",
             "lastError": self.preview.last_error,
             "pid": os.getpid(),
         }
@@ -437,6 +564,10 @@ class OwnerServer:
         if method == "GET" and path == "/status":
             _json(writer, 200, self.owner.status())
             return
+        if method == "POST" and path == "/still":
+            status, body = await self.owner.warm_still()
+            _json(writer, status, body)
+            return
         if method == "POST" and path == "/yield":
             await self.owner.step_aside()
             _json(writer, 200, {"ok": True})
@@ -446,7 +577,8 @@ class OwnerServer:
 
 def _json(writer: asyncio.StreamWriter, status: int, body: dict) -> None:
     data = json.dumps(body).encode()
-    reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}.get(status, "")
+    reason = {200: "OK", 404: "Not Found", 409: "Conflict", 503: "Service Unavailable", 504: "Gateway Timeout"}
+    reason = reason.get(status, "")
     head = f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
     writer.write((head + "Cache-Control: no-store\r\nConnection: close\r\n\r\n").encode() + data)
 
@@ -499,6 +631,7 @@ async def main_async(config: OwnerConfig) -> int:
         loop.add_signal_handler(signum, stopping.set)
     log.info("camera %d: owner ready on %s (pid %d)", config.camera, config.socket_path, os.getpid())
     serving = loop.create_task(server.serve())
+    owner.start()
     await stopping.wait()
     log.info("camera %d: owner stopping", config.camera)
     serving.cancel()

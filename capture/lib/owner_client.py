@@ -66,6 +66,15 @@ def ask_to_yield(path: Path, *, timeout: float) -> None:
         raise OwnerUnavailable(f"owner yield answered {code}")
 
 
+def warm_still(path: Path, *, timeout: float) -> tuple[int, dict]:
+    """One still from the owner's warm process: (200, {"path", "ms"}), or (503 not warm / 409 busy / 504, error)."""
+    code, _type, body = request(path, "POST", "/still", timeout=timeout)
+    try:
+        return code, json.loads(body)
+    except ValueError as exc:
+        raise OwnerUnavailable(f"owner still answered {code} without JSON") from exc
+
+
 def snapshot(path: Path, *, timeout: float = 15.0) -> tuple[int, str, bytes]:
     return request(path, "GET", "/snapshot.jpg", timeout=timeout)
 

@@ -239,6 +239,7 @@ class SpawnedProcess:
         self.argv = argv
         self.pid = proc.pid
         self.stdout = proc.stdout
+        self.stderr = proc.stderr  # a pipe when asked for (a warm still's progress lines), else None
         self._stderr = stderr
         self.returncode: int | None = None
 
@@ -279,8 +280,9 @@ class SpawnedProcess:
             return
         tail = _clip(self.stderr_tail())
         log.info("exit %s: %s (pid %d) | stderr: %s", self.returncode, self.argv[0], self.pid, tail)
-        if self.stdout is not None:
-            self.stdout.close()
+        for pipe in (self.stdout, self.stderr):
+            if pipe is not None:
+                pipe.close()
         self._stderr.close()
 
 
@@ -288,6 +290,7 @@ def spawn(
     argv: Sequence[str],
     *,
     stdout_pipe: bool = True,
+    stderr_pipe: bool = False,
     pass_fds: Sequence[int] = (),
     cwd: str | os.PathLike | None = None,
 ) -> SpawnedProcess:
@@ -308,7 +311,7 @@ def spawn(
             spawn_argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE if stdout_pipe else subprocess.DEVNULL,
-            stderr=stderr,
+            stderr=subprocess.PIPE if stderr_pipe else stderr,
             cwd=cwd,
             pass_fds=tuple(pass_fds),
             start_new_session=True,

@@ -1437,6 +1437,8 @@ def run_still(ctx: Context) -> int:
         events.on_signal(signal.SIGUSR2, "quit")
     if o.keypress:
         events.watch_stdin()
+    # At -v 2, once the camera runs (and so after the -s handlers): a trigger is safe from here on.
+    ctx.log.app("Camera started!", 2)
 
     def capture() -> None:
         nonlocal counter
@@ -1445,6 +1447,7 @@ def run_still(ctx: Context) -> int:
         name = still_filename(o, encoding, counter)
         if name:
             save_still(ctx, name, encoding, width, height)
+            ctx.log.app(f"Saved image {width} x {height} to file {name}", 2)  # only once the file is complete
             if o.metadata:  # after the image, like save_metadata() in rpicam_still.cpp
                 write_metadata(ctx, capture_metadata(ctx, STILL_FRAME_DURATION_US))
         counter += 1
