@@ -9,7 +9,9 @@ and measures:
 - snapshot latency while previewing, and cold (no preview running);
 - the preview's gap (longest time without a new frame) around a 1 s capture;
 - GET /api/camera/status latency idle and with 20 viewers;
-- how long a new owner takes to answer after a `kill -9` of the old one.
+- how long a new owner takes to answer after a `kill -9` of the old one;
+- warm stills (CAMERA_WARM_STILLS, a server of their own): request-to-stored-file of a default jpg capture, warm
+  (one trigger) against cold (the same size with `brightness: 0`, which the warm process doesn't match).
 
 Bounded in count and time; numbers are noisy on shared machines.
 """
@@ -80,7 +82,7 @@ def descendants(pid: int) -> list[int]:
 
 
 class PreviewBench:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, **extra_env: str) -> None:
         self.tmp = tmp
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -102,6 +104,7 @@ class PreviewBench:
             "GUNICORN_BIND": f"127.0.0.1:{self.port}",
             "LOG_LEVEL": "warning",
             "HUEY_SQLITE_PATH": str(tmp / "huey.sqlite3"),
+            **extra_env,
         }
         self.socket = owner_client.socket_path(tmp / "c.lock")
         self.proc: subprocess.Popen | None = None
@@ -215,6 +218,22 @@ class PreviewBench:
         wait_for_owner(self.socket, timeout=10, pid=first["pid"])
         return {"owner_back_after_kill_9_sec": round(time.monotonic() - killed, 2)}
 
+    def warm_vs_cold(self, count: int = 8) -> dict:
+        client = KeepAliveClient(self.url)
+
+        def capture(body: dict) -> float:
+            deadline = time.monotonic() + 20
+            while owner_client.status(self.socket).get("warm") != "ready" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            started = time.perf_counter()
+            status, answer = client.request("POST", "/api/camera/capture", body)
+            assert status == 200, answer
+            return (time.perf_counter() - started) * 1000
+
+        warm = [capture({}) for _ in range(count)]
+        cold = [capture({"brightness": 0.0}) for _ in range(count)]
+        return {"warm_p50_ms": pct(warm, 0.5), "cold_p50_ms": pct(cold, 0.5), "n": count}
+
     def _wait_preview_stopped(self) -> None:
         deadline = time.monotonic() + 15
         while owner_client.status(self.socket)["state"] != "stopped" and time.monotonic() < deadline:
@@ -247,7 +266,13 @@ def preview_figures() -> dict:
                 "ratio_p50": round(busy["p50_ms"] / idle["p50_ms"], 2),
             }
             figures.update(bench.owner_restart())
-            figures["warm_still"] = "not implemented (CAMERA_WARM_STILLS is future work)"
+        finally:
+            bench.stop()
+    with tempfile.TemporaryDirectory(prefix="pv-", dir="/tmp") as tmp:
+        bench = PreviewBench(Path(tmp), CAMERA_WARM_STILLS="true")
+        bench.start()
+        try:
+            figures["still_request_to_file"] = bench.warm_vs_cold()
         finally:
             bench.stop()
     return figures

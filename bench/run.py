@@ -325,6 +325,7 @@ PREVIEW_TARGETS = {
     "snapshot_previewing_p50_ms": ("<=", 20),
     "gap_around_1s_capture_sec": ("<=", 2.5),
     "status_20_viewers_vs_idle": ("<=", 1.2),
+    "warm_still_p50_ms": ("<=", 300),
 }
 
 
@@ -338,6 +339,7 @@ def verdicts(figures: dict) -> dict:
         "snapshot_previewing_p50_ms": preview.get("snapshot", {}).get("previewing_p50_ms"),
         "gap_around_1s_capture_sec": preview.get("gap_around_1s_capture", {}).get("longest_gap_sec"),
         "status_20_viewers_vs_idle": preview.get("status", {}).get("ratio_p50"),
+        "warm_still_p50_ms": preview.get("still_request_to_file", {}).get("warm_p50_ms"),
     }
     for name, (op, target) in {**TARGETS, **(PREVIEW_TARGETS if preview else {})}.items():
         value = flat[name]

@@ -425,7 +425,8 @@ class Owner:
         """The newest frame while previewing (at most a frame interval old), else the first of a preview
         started for it (which then idles out like any other)."""
         fresh = 2.0 / max(self.config.fps, 1.0)
-        if self.preview.latest and time.monotonic() - self.preview.latest_at <= fresh:
+        running = self.preview.state == "running"
+        if running and self.preview.latest and time.monotonic() - self.preview.latest_at <= fresh:
             return self.preview.latest
         self.want()
         try:
