@@ -104,7 +104,7 @@ class CaptureAdmin(admin.ModelAdmin):
     delete_selected_confirmation_template = "admin/capture/capture/delete_selected_confirmation.html"
 
     fieldsets = [
-        (None, {"fields": ["file_link", "status_badge", "error", "source_name", "backend"]}),
+        (None, {"fields": ["file_link", "status_badge", "error", "source_name", "backend", "warm"]}),
         (
             "Parameters",
             {

@@ -292,3 +292,17 @@ def test_behind_the_nginx_site_streams_go_through_nginx_to_the_owner(live, tmp_p
         close_all(started)
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_a_camera_that_never_starts_is_failed_in_status_and_given_up_once_its_viewers_leave(tmp_path):
+    live = LivePreview(tmp_path, STANDIN_FAIL="camera frontend has timed out!", PREVIEW_IDLE_SEC="1").start()
+    try:
+        [viewer] = viewers(live, 1)
+        assert wait_until(lambda: live.owner.status()["state"] == "failed", timeout=30)
+        assert viewer.frames == [] and viewer.ended is None  # still connected, waiting for a picture
+        assert live.server.get("/snapshot.jpg", timeout=30).status_code == 503
+        viewer.close()
+        assert wait_until(lambda: live.owner.status()["viewers"] == 0, timeout=10)
+        assert wait_until(lambda: live.owner.status()["state"] == "stopped", timeout=15)
+    finally:
+        live.stop()

@@ -440,7 +440,7 @@ class Owner:
         finally:
             self.unwant()
 
-    async def stream(self, writer: asyncio.StreamWriter) -> None:
+    async def stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         viewer = Viewer()
         self.viewers.add(viewer)
         self.want()
@@ -454,6 +454,8 @@ class Owner:
                     frame = viewer.take()
                 except TimeoutError:
                     frame = sent or self.preview.latest  # the camera is away: hold the picture
+                if reader.at_eof() or writer.is_closing():
+                    return  # the viewer left (seen even while there is nothing to send it)
                 if frame is None:
                     continue
                 writer.write(mjpeg.part(frame))
@@ -532,9 +534,9 @@ class OwnerServer:
                 await asyncio.get_running_loop().sock_sendall(conn, b"ok")
                 conn.close()
             method, path = _request_line(head)
-            _, writer = await asyncio.open_connection(sock=client)
+            reader, writer = await asyncio.open_connection(sock=client)
             try:
-                await self._respond(method, path, writer)
+                await self._respond(method, path, reader, writer)
             finally:
                 writer.close()
                 with contextlib.suppress(Exception):
@@ -545,12 +547,14 @@ class OwnerServer:
             if client is not conn:
                 conn.close()
 
-    async def _respond(self, method: str, path: str, writer: asyncio.StreamWriter) -> None:
+    async def _respond(
+        self, method: str, path: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         path = path.split("?", 1)[0]
         if method in ("GET", "HEAD") and path == "/stream.mjpg":
             writer.write(b"HTTP/1.1 200 OK\r\n" + STREAM_HEADERS.encode() + b"\r\n")
             if method == "GET":
-                await self.owner.stream(writer)
+                await self.owner.stream(reader, writer)
             return
         if method in ("GET", "HEAD") and path == "/snapshot.jpg":
             frame = await self.owner.snapshot()
