@@ -160,7 +160,7 @@ class Capture(models.Model):
             current.delete()
             self.filename, self.size_bytes = current.filename, current.size_bytes
             return Deletion.objects.create(
-                capture_id=current.pk,
+                capture_id=self.pk,
                 filename=current.filename,
                 camera_index=current.camera_index,
                 source=current.source,
