@@ -49,7 +49,10 @@ def test_it_deletes_rows_files_and_thumbnails_and_reports_the_count(admin_client
     assert not jpg.path.exists() and not mp4.path.exists()
     assert not any(path.exists() for path in thumbnails)
     assert keep.path.exists() and ensure_thumbnail(keep).exists()
-    assert messages_of(response) == ["Moved 2 files and 3 thumbnails to the trash: restorable under Deletions for 7 days.", "Successfully deleted 3 captures."]
+    assert messages_of(response) == [
+        "Moved 2 files and 3 thumbnails to the trash: restorable under Deletions for 7 days.",
+        "Successfully deleted 3 captures.",
+    ]
 
 
 def test_a_file_already_gone_is_not_counted(admin_client):
@@ -57,7 +60,9 @@ def test_a_file_already_gone_is_not_counted(admin_client):
     capture.path.unlink()
     response = admin_client.post(URL, select(capture, confirm=True), follow=True)
     assert not Capture.objects.exists()
-    assert "Moved 0 files and 0 thumbnails to the trash: restorable under Deletions for 7 days." in messages_of(response)
+    assert "Moved 0 files and 0 thumbnails to the trash: restorable under Deletions for 7 days." in messages_of(
+        response
+    )
 
 
 def test_running_captures_are_skipped(admin_client, db):
