@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from camsite.env import env_bool, env_bytes, env_choice, env_float, env_int, env_list, env_per_camera, env_secret, env_str
+from camsite.env import (
+    env_bool,
+    env_bytes,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_per_camera,
+    env_secret,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
