@@ -34,11 +34,13 @@ def used_bytes(root: Path) -> int:
 
 
 @contextmanager
-def small_disk(directory: Path, size: int, monkeypatch) -> Iterator[str]:
-    """Make `directory` (the upload dir) a filesystem of `size` bytes; yield "tmpfs" or "injected"."""
+def small_disk(directory: Path, size: int, monkeypatch, *, tmpfs: bool = True) -> Iterator[str]:
+    """Make `directory` (the upload dir) a filesystem of `size` bytes; yield "tmpfs" or "injected" (always
+    injected with `tmpfs` false)."""
     directory.mkdir(exist_ok=True)
     mounted = (
-        os.geteuid() == 0
+        tmpfs
+        and os.geteuid() == 0
         and subprocess.run(
             ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(directory)],
             capture_output=True,
