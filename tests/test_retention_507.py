@@ -3,9 +3,11 @@ a 507 that never started the camera (the stand-in apps' runs.log shows no run)."
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
+from django.core.management import CommandError, call_command
 from drf_spectacular.generators import SchemaGenerator
 
 from capture import storage
@@ -128,3 +130,11 @@ def test_the_507_is_in_the_openapi_schema():
         responses = schema["paths"][path]["post"]["responses"]
         assert "507" in responses, path
         assert "floor" in responses["507"]["description"]
+
+
+def test_the_command_line_gets_the_same_refusal(settings, free):
+    settings.RETENTION_MIN_FREE_BYTES = 20 * MB
+    with pytest.raises(CommandError, match="Insufficient storage: 10.0 MB") as raised:
+        call_command("capture", "--format", "jpg", "--width", "64", "--height", "64", stdout=io.StringIO())
+    assert raised.value.returncode == 1
+    assert not Capture.objects.exists()

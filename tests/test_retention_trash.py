@@ -13,6 +13,7 @@ from django.utils import timezone
 from capture import storage
 from capture.models import AnalysisJob, Capture, Deletion
 from capture.retention import apply
+from capture.retention.tasks import retention_sweep
 from capture.retention.trash import restore
 from capture.thumbnails import ensure_thumbnail
 from tests.captures import take
@@ -159,3 +160,10 @@ def test_the_sweep_applies_budgets_and_floors_and_purges_for_space(settings, mon
     floor = Deletion.objects.get(filename="2.jpg")
     assert (floor.reason, floor.rule, floor.size_bytes) == ("min-free", "settings: min free 10000 bytes", 1000)
     assert floor.purged_at and not floor.in_trash
+
+
+def test_the_periodic_job_sweeps(settings):
+    settings.RETENTION_MAX_AGE_DAYS = 1
+    file_row("old.jpg", days_old=2)
+    retention_sweep.call_local()
+    assert Deletion.objects.get().filename == "old.jpg" and not Capture.objects.exists()
