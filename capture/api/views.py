@@ -281,7 +281,7 @@ class CaptureViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
 @extend_schema_view(
     list=extend_schema(
         parameters=[OpenApiParameter("reason", enum=Deletion.Reason.values)],
-        responses={200: DeletionSerializer(many=True), 400: _ERROR, 401: _ERROR},
+        responses={200: DeletionSerializer(many=True), 400: _ERROR, 401: _ERROR, 404: _ERROR},
     ),
     retrieve=extend_schema(responses={200: DeletionSerializer, 401: _ERROR, 404: _ERROR}),
 )
