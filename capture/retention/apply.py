@@ -21,8 +21,16 @@ from capture import storage
 from capture.camera.request import CaptureRequest
 from capture.errors import CaptureRunning, InsufficientStorage
 from capture.models import Capture, Deletion
-from capture.retention import rules as chosen_by
-from capture.retention.rules import Doomed, Rule, all_rules, expired, floor_for, floor_rules, over_budget
+from capture.retention.rules import (
+    Doomed,
+    Rule,
+    all_rules,
+    expired,
+    floor_for,
+    floor_rules,
+    for_free_space,
+    over_budget,
+)
 from capture.retention.space import estimate_bytes
 
 log = logging.getLogger(__name__)
@@ -88,7 +96,7 @@ def make_room(rules: list[Rule], need: int = 0) -> tuple[int, int]:
     free = _purge_trash_until(floors[0].min_free_bytes + need, free)
     deleted = 0
     for _ in range(FLOOR_ROUNDS):
-        doomed = chosen_by.for_free_space(rules, free, need)
+        doomed = for_free_space(rules, free, need)
         if not doomed:
             break
         deleted += delete(doomed, purge=True)
