@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from camsite.env import env_bool, env_choice, env_float, env_int, env_list, env_per_camera, env_secret, env_str
+from camsite.env import (
+    env_bool,
+    env_bytes,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_per_camera,
+    env_secret,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -167,6 +177,19 @@ FFMPEG_BINARY = env_str("FFMPEG_BINARY")
 ANALYZE_TIMEOUT_SEC = env_float("ANALYZE_TIMEOUT_SEC", 10, minimum=0.1)
 # Largest JSON body accepted by the API (bytes).
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
+
+# --- Retention (capture.retention): what is deleted, oldest first, so the card never fills ----------------
+# These are the defaults for every capture; rules made in the admin add more specific ones (per camera and
+# per source). 0 turns a limit off. Pinned captures are never deleted.
+RETENTION_MAX_AGE_DAYS = env_float("RETENTION_MAX_AGE_DAYS", 0, minimum=0)
+RETENTION_MAX_TOTAL_BYTES = env_bytes("RETENTION_MAX_TOTAL_BYTES", 0)
+# The free space to keep on the upload filesystem: captures are deleted to keep it, and a capture that would go
+# below it anyway is refused with 507 before the camera starts.
+RETENTION_MIN_FREE_BYTES = env_bytes("RETENTION_MIN_FREE_BYTES", 0)
+# Deleted files wait in UPLOAD_DIR/.trash this long, restorable from the admin, before they are purged.
+TRASH_RETENTION_DAYS = env_float("TRASH_RETENTION_DAYS", 7, minimum=0)
+# `manage.py reconcile` (and its hourly job) with a file that has no row: adopt it as a capture, or trash it.
+RECONCILE_ORPHANS = env_choice("RECONCILE_ORPHANS", "adopt", ("adopt", "trash"))
 
 # --- Built-in analyzer: POST /api/analyze queues a job, `manage.py run_huey` runs it ----------------------
 # Attempts per job (a transient failure, or a worker that died running it), retried after

@@ -13,6 +13,7 @@ import json
 import shlex
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.helpers import ActionForm
@@ -25,7 +26,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from capture import token_admin  # noqa: F401 - registers the API tokens' admin
+from capture import retention_admin, token_admin  # noqa: F401 - register the API tokens' and retention's admins
 from capture.analysis import jobs, tasks
 from capture.camera.params import CONTROLS
 from capture.camera.service import CaptureService
@@ -89,13 +90,22 @@ class CaptureAdmin(admin.ModelAdmin):
         "created",
         "total_ms",
         "source_name",
+        "pinned",
     ]
     list_display_links = ["id", "thumbnail"]
-    list_filter = ["camera_index", "format", "status", SourceFilter, ("requested_at", CreatedFilter), "backend"]
+    list_filter = [
+        "camera_index",
+        "format",
+        "status",
+        SourceFilter,
+        ("requested_at", CreatedFilter),
+        "backend",
+        "pinned",
+    ]
     search_fields = ["filename", "requested_filename"]
     date_hierarchy = "requested_at"
     list_per_page = 50
-    actions = ["delete_selected", "analyze_again", "share_link"]
+    actions = ["delete_selected", "analyze_again", "share_link", "pin", "unpin"]
     action_form = ShareActionForm
     change_list_template = "admin/capture/capture/change_list.html"
     change_form_template = "admin/capture/capture/change_form.html"
@@ -103,7 +113,7 @@ class CaptureAdmin(admin.ModelAdmin):
     delete_selected_confirmation_template = "admin/capture/capture/delete_selected_confirmation.html"
 
     fieldsets = [
-        (None, {"fields": ["file_link", "status_badge", "error", "source_name", "backend"]}),
+        (None, {"fields": ["file_link", "status_badge", "error", "source_name", "backend", "pinned"]}),
         (
             "Parameters",
             {
@@ -282,6 +292,11 @@ class CaptureAdmin(admin.ModelAdmin):
         # A running capture's row is still being written by the service.
         return super().has_delete_permission(request, obj) and not (obj and obj.status == Capture.Status.RUNNING)
 
+    def has_pin_permission(self, request: HttpRequest) -> bool:
+        # Pinning changes a row, though the row has no edit form.
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
     def has_take_permission(self, request: HttpRequest) -> bool:
         # Taking a capture adds a row, so it needs the model's add permission (superusers have it).
         opts = self.opts
@@ -306,6 +321,24 @@ class CaptureAdmin(admin.ModelAdmin):
         self.message_user(
             request, f"Queued {queued} analysis job(s){note}.", messages.SUCCESS if queued else messages.WARNING
         )
+
+    # --- Pin: retention never deletes a pinned capture ---
+
+    @admin.action(description="Pin (retention never deletes it)", permissions=["pin"])
+    def pin(self, request: HttpRequest, queryset) -> None:
+        self._set_pinned(request, queryset, pinned=True)
+
+    @admin.action(description="Unpin", permissions=["pin"])
+    def unpin(self, request: HttpRequest, queryset) -> None:
+        self._set_pinned(request, queryset, pinned=False)
+
+    def _set_pinned(self, request: HttpRequest, queryset, *, pinned: bool) -> None:
+        # Not a running one: the service writes its whole row when it ends, which would undo the change.
+        changed = queryset.exclude(status=Capture.Status.RUNNING).update(pinned=pinned)
+        self.message_user(request, f"{'Pinned' if pinned else 'Unpinned'} {changed} capture(s).")
+        skipped = queryset.filter(status=Capture.Status.RUNNING).count()
+        if skipped:
+            self.message_user(request, f"Skipped {skipped} running capture(s): not finished yet.", messages.WARNING)
 
     # --- Share link ---
 
@@ -340,20 +373,22 @@ class CaptureAdmin(admin.ModelAdmin):
 
     def _delete_files(self, request: HttpRequest, rows: list[Capture]) -> None:
         files = thumbnails = 0
+        who = f"admin user {request.user.get_username()}"
         for row in rows:
             try:
-                removed_files, removed_thumbnails = row.delete_with_files()
+                removed_files, removed_thumbnails = row.delete_with_files(by=who)
             except CaptureRunning as exc:  # started running after the page was shown
                 self.message_user(request, str(exc.detail), messages.WARNING)
                 continue
             files += removed_files
             thumbnails += removed_thumbnails
-        self.message_user(
-            request,
-            f"Removed {files} file{'s' if files != 1 else ''} and {thumbnails} "
-            f"thumbnail{'s' if thumbnails != 1 else ''} from disk.",
-            messages.SUCCESS,
-        )
+        counts = f"{files} file{'s' if files != 1 else ''} and {thumbnails} thumbnail{'s' if thumbnails != 1 else ''}"
+        if settings.TRASH_RETENTION_DAYS:
+            days = settings.TRASH_RETENTION_DAYS
+            note = f"Moved {counts} to the trash: restorable under Deletions for {days:g} days."
+        else:
+            note = f"Removed {counts} from disk."
+        self.message_user(request, note, messages.SUCCESS)
 
     # --- Extra views: thumbnails and "Take a capture" ---
 

@@ -29,13 +29,15 @@ from capture.lib.media_size import pixel_size
 from capture.lib.runner import CommandError, CommandFailed, CommandTimeout, run_command
 from capture.links import file_url
 from capture.models import Capture
+from capture.retention import apply as retention
 
 log = logging.getLogger(__name__)
 
 
 class CaptureService:
     def capture(self, request: CaptureRequest, source: str) -> Capture:
-        """Take one capture; raise CameraBusy (409), CaptureTimeout (504) or CaptureFailed (500)."""
+        """Take one capture; raise CameraBusy (409), InsufficientStorage (507), CaptureTimeout (504) or
+        CaptureFailed (500)."""
         camera = get_camera(request.camera)
         try:
             return self._capture(camera, request, source)
@@ -49,6 +51,8 @@ class CaptureService:
         requested_at = timezone.now()
         started = time.monotonic()
         storage.check_upload_dir()
+        # Before the lock and the camera: a capture that would not fit is a 507 that never touched the camera.
+        retention.before_capture(request, source)
         backend = camera.backend
         with camera.lock.acquire(ttl_sec=capture_budget(request, simulated=backend.simulated)) as lease:
             _recover_interrupted(request.camera)
