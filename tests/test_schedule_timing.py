@@ -84,8 +84,9 @@ def test_daylight_runs_fall_inside_each_days_window_across_the_dst_change():
 def test_daylight_offsets_move_the_window():
     plain = daylight(52.52, 13.40)
     early = daylight(52.52, 13.40, sunrise_offset_min=-30, sunset_offset_min=45)
-    (start, end), (early_start, late_end) = daylight_window(plain, date(2026, 6, 1)), daylight_window(
-        early, date(2026, 6, 1)
+    (start, end), (early_start, late_end) = (
+        daylight_window(plain, date(2026, 6, 1)),
+        daylight_window(early, date(2026, 6, 1)),
     )
     assert early_start == start - timedelta(minutes=30) and late_end == end + timedelta(minutes=45)
 

@@ -151,9 +151,10 @@ def apply_body(schedule: Schedule, values: dict) -> Schedule:
     schedule.start_at, schedule.end_at = values.get("startAt"), values.get("endAt")
     schedule.count = values.get("count")
     schedule.enabled = values.get("enabled", True)
-    if schedule.created_at is None:
-        schedule.created_at = timezone.now()
-    schedule.next_run_at = schedule.first_run()
+    now = timezone.now()
+    if schedule.pk is None:
+        schedule.created_at = now  # an interval's runs count from here: the first one is now
+    schedule.next_run_at = schedule.first_run(now)
     schedule.save()
     return schedule
 
