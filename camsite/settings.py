@@ -257,6 +257,8 @@ SPECTACULAR_SETTINGS = {
         "CaptureStatusEnum": "capture.models.Capture.Status",
         "AnalysisJobStatusEnum": "capture.models.AnalysisJob.Status",
         "CaptureFormatEnum": "capture.models.Capture.Format",
+        # A capture's body and a schedule's share the capture parameters.
+        "CaptureParamsFormatEnum": "capture.formats.FORMAT_NAMES",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
