@@ -134,8 +134,13 @@ def run(pk: int) -> None:
             frames = _write_list(job, Path(tmp) / "frames.txt")
             result = _assemble(job, Path(tmp), output)
         row = _publish(job, output, result, frames, started)
-    except (CommandError, OSError, TimelapseRefused) as exc:
-        _finish(job, TimelapseJob.Status.FAILED, error=f"{exc.__class__.__name__}: {exc}")
+    except CommandError as exc:
+        # The runner names the program it ran, which is `nice`: say what failed.
+        detail = "timed out" if exc.result.timed_out else exc.result.last_error_line or f"exit {exc.result.returncode}"
+        _finish(job, TimelapseJob.Status.FAILED, error=f"ffmpeg could not make the video: {detail}")
+        return
+    except (OSError, TimelapseRefused) as exc:
+        _finish(job, TimelapseJob.Status.FAILED, error=str(exc.detail if isinstance(exc, APIException) else exc))
         return
     finally:
         output.unlink(missing_ok=True)
