@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from camsite.env import (
     env_bool,
     env_choice,
@@ -220,6 +222,8 @@ else:
 # days of daylight windows are in TIME_ZONE.
 LATITUDE = env_optional_float("LATITUDE", minimum=-90, maximum=90)
 LONGITUDE = env_optional_float("LONGITUDE", minimum=-180, maximum=180)
+if (LATITUDE is None) != (LONGITUDE is None):
+    raise ImproperlyConfigured("LATITUDE and LONGITUDE go together: set both, or neither")
 # A frame more than this late (a worker that was down, a reboot) is skipped and counted, not taken late;
 # schedules with a shorter interval use their interval.
 SCHEDULE_MISSED_AFTER_SEC = env_float("SCHEDULE_MISSED_AFTER_SEC", 60, minimum=1, maximum=3600)

@@ -63,11 +63,16 @@ def tick(queue: FrameQueue, now: datetime | None = None) -> list[int]:
     due = Schedule.objects.filter(enabled=True, next_run_at__isnull=False, next_run_at__lte=now + LOOKAHEAD)
     for schedule in due:
         slot = schedule.next_run_at
-        if now - slot > missed_after(schedule):
-            slot = skip_missed(schedule, slot, now)
-            if slot is None or slot > now + LOOKAHEAD:
-                continue
-        queue.put(schedule.pk, slot, eta=slot)
+        try:
+            if now - slot > missed_after(schedule):
+                slot = skip_missed(schedule, slot, now)
+                if slot is None or slot > now + LOOKAHEAD:
+                    continue
+            queue.put(schedule.pk, slot, eta=slot)
+        except Exception:
+            # One schedule's problem (its timing, the queue's storage) must not hold back the others.
+            log.exception("%s: could not queue its run at %s", schedule, slot)
+            continue
         queued.append(schedule.pk)
     return queued
 

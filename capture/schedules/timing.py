@@ -57,7 +57,8 @@ def next_run(when: When, after: datetime, *, inclusive: bool = False) -> datetim
         start = after - timedelta(microseconds=1) if inclusive else after
         found = next(CronSim(when.cron, start.astimezone(when.tz)))
     elif when.daylight:
-        found = _next_daylight_run(when, after, inclusive)
+        # Without a place (LATITUDE/LONGITUDE unset since the schedule was made) there is no daylight to find.
+        found = None if when.latitude is None else _next_daylight_run(when, after, inclusive)
     else:
         found = _next_interval_run(when.anchor, when.every_sec, after, inclusive)
     if found is None or (when.end_at is not None and found > when.end_at):
