@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.db import close_old_connections
 from huey import crontab
-from huey.contrib.djhuey import HUEY, db_periodic_task, db_task, on_startup
+from huey.contrib.djhuey import db_periodic_task, db_task, on_startup
 
 from capture.analysis.tasks import TASK_MODULE
 from capture.schedules import runner, timelapse
@@ -76,4 +76,4 @@ def schedules_at_startup() -> None:
         close_old_connections()
 
 
-__all__ = ["FRAMES", "HUEY", "TIMELAPSES", "schedule_frame", "schedule_tick", "timelapse_job"]
+__all__ = ["FRAMES", "TIMELAPSES", "schedule_frame", "schedule_tick", "timelapse_job"]
