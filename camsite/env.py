@@ -80,6 +80,11 @@ def env_bytes(name: str, default: int) -> int:
     return int(match[1]) * _BYTE_UNITS[match[2].upper()]
 
 
+def env_optional_float(name: str, *, minimum: float, maximum: float) -> float | None:
+    """A number when the variable is set, else None (a place's latitude: there is no sensible default)."""
+    return None if _raw(name) is None else env_float(name, 0, minimum=minimum, maximum=maximum)
+
+
 def env_list(name: str, default: list[str] | None = None) -> list[str]:
     """A comma-separated list; blank items are dropped."""
     value = _raw(name)

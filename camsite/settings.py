@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from camsite.env import (
     env_bool,
     env_bytes,
@@ -15,6 +17,7 @@ from camsite.env import (
     env_float,
     env_int,
     env_list,
+    env_optional_float,
     env_per_camera,
     env_secret,
     env_str,
@@ -203,7 +206,8 @@ ANALYSIS_STALE_SEC = env_float("ANALYSIS_STALE_SEC", 900, minimum=10)
 HUEY_BACKEND = env_choice("HUEY_BACKEND", "sqlite", ("sqlite", "redis"))
 HUEY_SQLITE_PATH = Path(env_str("HUEY_SQLITE_PATH", str(DATABASES["default"]["NAME"].with_name("huey.sqlite3"))))
 HUEY_REDIS_URL = env_str("HUEY_REDIS_URL", "redis://127.0.0.1:6379/0")
-HUEY_WORKERS = env_int("HUEY_WORKERS", 1, minimum=1, maximum=16)
+# Two threads: a long job (a timelapse, an analysis) never holds back a schedule's next frame.
+HUEY_WORKERS = env_int("HUEY_WORKERS", 2, minimum=1, maximum=16)
 HUEY = {
     "name": "camsite",
     "immediate": False,  # djhuey would follow DEBUG: jobs always go through the worker
@@ -212,6 +216,10 @@ HUEY = {
         "workers": HUEY_WORKERS,
         "worker_type": "thread",
         "max_delay": 1.0,  # poll an idle queue every second at most: a job starts within a second
+        # How often the scheduler looks for tasks whose time has come (a schedule's frames, every 2 s at the
+        # shortest): every second. Periodic tasks (the schedules' tick) stay minute-granular.
+        "scheduler_interval": 1,
+        "periodic": True,
         # huey's own signals: SIGINT (the systemd unit's KillSignal, and what `make run` sends) lets a running
         # analysis finish, this long at most; SIGTERM stops at once. Either way a job cut short is picked up
         # again at the next start.
@@ -222,6 +230,19 @@ if HUEY_BACKEND == "sqlite":
     HUEY.update(huey_class="huey.SqliteHuey", filename=str(HUEY_SQLITE_PATH))
 else:
     HUEY.update(huey_class="huey.RedisHuey", url=HUEY_REDIS_URL)
+
+# --- Schedules and timelapses (capture.schedules) -----------------------------------------------------------
+# Where the camera is, for daylight schedules (sunrise and sunset through astral); cron expressions and the
+# days of daylight windows are in TIME_ZONE.
+LATITUDE = env_optional_float("LATITUDE", minimum=-90, maximum=90)
+LONGITUDE = env_optional_float("LONGITUDE", minimum=-180, maximum=180)
+if (LATITUDE is None) != (LONGITUDE is None):
+    raise ImproperlyConfigured("LATITUDE and LONGITUDE go together: set both, or neither")
+# A frame more than this late (a worker that was down, a reboot) is skipped and counted, not taken late;
+# schedules with a shorter interval use their interval.
+SCHEDULE_MISSED_AFTER_SEC = env_float("SCHEDULE_MISSED_AFTER_SEC", 60, minimum=1, maximum=3600)
+# ffmpeg's time limit for one timelapse (it runs niced, in the job queue).
+TIMELAPSE_TIMEOUT_SEC = env_float("TIMELAPSE_TIMEOUT_SEC", 3600, minimum=10)
 
 # --- REST framework ---------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -254,6 +275,8 @@ SPECTACULAR_SETTINGS = {
         "CaptureStatusEnum": "capture.models.Capture.Status",
         "AnalysisJobStatusEnum": "capture.models.AnalysisJob.Status",
         "CaptureFormatEnum": "capture.models.Capture.Format",
+        # A capture's body and a schedule's share the capture parameters.
+        "CaptureParamsFormatEnum": "capture.formats.FORMAT_NAMES",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

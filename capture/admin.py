@@ -16,7 +16,6 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
-from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -34,6 +33,7 @@ from capture.errors import CameraBusy, CaptureError, CaptureRunning
 from capture.forms import TakeCaptureForm
 from capture.links import SHARE_MAX_SEC, signed_url
 from capture.models import AnalysisJob, Capture
+from capture.schedules.admin import TimelapseActionForm, queue_timelapse  # also registers the schedules' admin
 from capture.storage import THUMBNAIL_SIZES
 from capture.summary import capture_summary
 from capture.thumbnails import ensure_thumbnail
@@ -50,8 +50,8 @@ admin.site.enable_nav_sidebar = False
 SHARE_EXPIRIES = [(3600, "1 hour"), (86400, "24 hours"), (SHARE_MAX_SEC, "7 days")]
 
 
-class ShareActionForm(ActionForm):
-    """The action bar, with the lifetime of the links "Share link" makes."""
+class ShareActionForm(TimelapseActionForm):
+    """The action bar, with the lifetime of the links "Share link" makes (and a timelapse's fps and width)."""
 
     expires = forms.TypedChoiceField(choices=SHARE_EXPIRIES, coerce=int, initial=86400, required=False, label="Links")
 
@@ -101,11 +101,12 @@ class CaptureAdmin(admin.ModelAdmin):
         ("requested_at", CreatedFilter),
         "backend",
         "pinned",
+        "schedule",
     ]
     search_fields = ["filename", "requested_filename"]
     date_hierarchy = "requested_at"
     list_per_page = 50
-    actions = ["delete_selected", "analyze_again", "share_link", "pin", "unpin"]
+    actions = ["delete_selected", "analyze_again", "share_link", "make_timelapse", "pin", "unpin"]
     action_form = ShareActionForm
     change_list_template = "admin/capture/capture/change_list.html"
     change_form_template = "admin/capture/capture/change_form.html"
@@ -113,7 +114,7 @@ class CaptureAdmin(admin.ModelAdmin):
     delete_selected_confirmation_template = "admin/capture/capture/delete_selected_confirmation.html"
 
     fieldsets = [
-        (None, {"fields": ["file_link", "status_badge", "error", "source_name", "backend", "pinned"]}),
+        (None, {"fields": ["file_link", "status_badge", "error", "source_name", "schedule", "backend", "pinned"]}),
         (
             "Parameters",
             {
@@ -354,6 +355,12 @@ class CaptureAdmin(admin.ModelAdmin):
         skipped = queryset.count() - shared
         if skipped:
             self.message_user(request, f"{skipped} capture(s) have no file to share.", messages.WARNING)
+
+    # --- Timelapse of the selected stills ---
+
+    @admin.action(description="Make a timelapse of the selected stills (fps and width beside the action)")
+    def make_timelapse(self, request: HttpRequest, queryset) -> None:
+        queue_timelapse(self, request, queryset.order_by("requested_at", "id"))
 
     # --- Delete with files ---
 

@@ -99,6 +99,11 @@ class Capture(models.Model):
     remux_ms = models.PositiveIntegerField(null=True, blank=True)
     total_ms = models.PositiveIntegerField(null=True, blank=True)
 
+    # A schedule's frame: the schedule that took it (kept when the schedule is deleted, unlinked).
+    schedule = models.ForeignKey(
+        "capture.Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="captures"
+    )
+
     # capture-and-analyze: what the analyzer answered.
     analyze_job_id = models.CharField(max_length=100, blank=True)
     analyze_error = models.TextField(blank=True)
@@ -385,3 +390,7 @@ class ApiToken(models.Model):
         recent = models.Q(last_used_at__gte=now - self.LAST_USED_RESOLUTION)
         ApiToken.objects.filter(pk=self.pk).exclude(recent).update(last_used_at=now)
         self.last_used_at = now
+
+
+# Schedules and timelapse jobs live in their own module; importing them here makes them this app's models.
+from capture.schedules.models import Schedule, TimelapseJob  # noqa: E402, F401

@@ -27,6 +27,7 @@ class CaptureSerializer(serializers.ModelSerializer):
     analyzeError = serializers.CharField(source="analyze_error")  # noqa: N815
     fileWidth = serializers.IntegerField(source="file_width", allow_null=True)  # noqa: N815
     fileHeight = serializers.IntegerField(source="file_height", allow_null=True)  # noqa: N815
+    scheduleId = serializers.IntegerField(source="schedule_id", allow_null=True)  # noqa: N815
     controls = serializers.DictField(help_text="the camera controls used (API names)")
     metadata = serializers.DictField(allow_null=True, help_text="what the camera reported about the shot")
 
@@ -42,7 +43,7 @@ class CaptureSerializer(serializers.ModelSerializer):
             "id", "filename", "url", "status", "error", "source", "backend", "format", "width", "height", "fps",
             "durationSec", "requestedFilename", "cameraIndex", "controls", "sizeBytes", "fileWidth", "fileHeight",
             "metadata", "commands", "requestedAt", "startedAt", "finishedAt", "cameraMs", "remuxMs", "totalMs",
-            "analyzeJobId", "analyzeError", "pinned",
+            "analyzeJobId", "analyzeError", "pinned", "scheduleId",
         ]  # fmt: skip
         read_only_fields = fields
 

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from capture.api.analyze import AnalyzeViewSet
+from capture.api.schedules import ScheduleViewSet, TimelapseViewSet
 from capture.api.views import CamerasViewSet, CameraViewSet, CaptureViewSet, DeletionViewSet
 
 router = SimpleRouter()
@@ -15,6 +16,8 @@ router.register("cameras", CamerasViewSet, basename="cameras")
 router.register("captures", CaptureViewSet, basename="capture")
 router.register("analyze", AnalyzeViewSet, basename="analyze")
 router.register("deletions", DeletionViewSet, basename="deletion")
+router.register("schedules", ScheduleViewSet, basename="schedule")
+router.register("timelapses", TimelapseViewSet, basename="timelapse")
 
 urlpatterns = [
     path("", include(router.urls)),

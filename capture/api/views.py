@@ -173,6 +173,8 @@ class ShareSerializer(serializers.Serializer):
             OpenApiParameter("format", enum=Capture.Format.values),
             OpenApiParameter("status", enum=Capture.Status.values),
             OpenApiParameter("camera", int, description="camera index"),
+            OpenApiParameter("source", enum=Capture.Source.values, description="who took it"),
+            OpenApiParameter("schedule", int, description="a schedule's frames (and timelapses)"),
         ],
         responses={200: CaptureSerializer(many=True), 400: _ERROR, 401: _ERROR, 404: _ERROR},
     ),
@@ -213,7 +215,11 @@ class CaptureViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         queryset = Capture.objects.all()
-        for field, choices in (("format", Capture.Format.values), ("status", Capture.Status.values)):
+        for field, choices in (
+            ("format", Capture.Format.values),
+            ("status", Capture.Status.values),
+            ("source", Capture.Source.values),
+        ):
             value = self.request.query_params.get(field)
             if value is None:
                 continue
@@ -225,6 +231,11 @@ class CaptureViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
             if not camera.isdigit() or int(camera) > MAX_CAMERA_INDEX:
                 raise ValidationError({"camera": [f"must be a camera index (0-{MAX_CAMERA_INDEX})"]})
             queryset = queryset.for_camera(int(camera))
+        schedule = self.request.query_params.get("schedule")
+        if schedule is not None:
+            if not schedule.isdigit() or len(schedule) > 18:
+                raise ValidationError({"schedule": ["must be a schedule id"]})
+            queryset = queryset.filter(schedule_id=int(schedule))
         return queryset
 
     def get_serializer_class(self):
