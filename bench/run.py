@@ -10,8 +10,11 @@ analysis worker) with the stand-in camera apps from tests/standins on PATH, all 
 - /uploads throughput for a 50 MB mp4, full and Range GETs, against nginx serving the same file;
 - resident memory of the whole server (every process of it), idle and after the load;
 - captures per minute back to back, against the camera command's own rate;
-- the live preview (bench/preview.py, its own server): CPU by viewers, frame and snapshot latency, the gap
-  around a capture, status with 20 viewers, an owner's restart.
+- peak memory (PSS) of a worker and its ffmpeg making a timelapse of 1,440 generated 1080p frames
+  (bench/timelapse.py; `bench/run.py timelapse` runs only this one);
+- the live preview (bench/preview.py, its own server; `bench/run.py preview` runs only this one): CPU by
+  viewers, frame and snapshot latency, the gap around a capture, status with 20 viewers, an owner's restart,
+  warm against cold stills.
 
 Every request loop is bounded in count and time. Numbers are noisy on shared machines.
 """
@@ -36,6 +39,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.timelapse import timelapse_memory  # noqa: E402
 from tests.net import free_port, wait_for_http  # noqa: E402
 from tests.standins import install_standins  # noqa: E402
 
@@ -46,6 +50,7 @@ TARGETS = {
     "busy_409_p50_ms": ("<=", 5),
     "uploads_vs_nginx_ratio": (">=", 0.8),
     "memory_idle_mb": ("<=", 100),
+    "timelapse_peak_pss_mb": ("<=", 300),
 }
 
 
@@ -342,6 +347,8 @@ def verdicts(figures: dict) -> dict:
         "warm_still_p50_ms": preview.get("still_request_to_file", {}).get("warm_p50_ms"),
     }
     for name, (op, target) in {**TARGETS, **(PREVIEW_TARGETS if preview else {})}.items():
+        if flat.get(name) is None:
+            continue
         value = flat[name]
         met = value <= target if op == "<=" else value >= target
         out[name] = {"value": value, "target": f"{op} {target}", "met": met}
@@ -349,6 +356,25 @@ def verdicts(figures: dict) -> dict:
 
 
 def main() -> None:
+    from bench.preview import preview_figures
+
+    figures: dict = {}
+    only = sys.argv[1:]
+    if not only:
+        figures.update(server_figures())
+    if only in ([], ["preview"]):
+        figures["preview"] = preview_figures()
+    if only in ([], ["timelapse"]):
+        with tempfile.TemporaryDirectory(prefix="camsite-bench-timelapse-") as tmp:
+            timelapse = timelapse_memory(Path(tmp))
+        figures["timelapse_1440_frames"] = timelapse
+        figures["timelapse_peak_pss_mb"] = timelapse["peak_pss_mb"]
+    figures["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": sys.platform}
+    figures["targets"] = verdicts(figures)
+    print(json.dumps(figures, indent=2))
+
+
+def server_figures() -> dict:
     with tempfile.TemporaryDirectory(prefix="camsite-bench-") as tmp:
         os.chmod(tmp, 0o755)  # noqa: S103 - nginx's workers drop root and must read the uploads
         bench = Bench(Path(tmp))
@@ -373,13 +399,8 @@ def main() -> None:
             figures["memory_after_load"] = bench.memory_mb()
         finally:
             bench.stop()
-    figures["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": sys.platform}
     figures["server"] = {name: bench.env.get(name, "default") for name in ("WEB_CONCURRENCY", "GUNICORN_THREADS")}
-    from bench.preview import preview_figures
-
-    figures["preview"] = preview_figures()
-    figures["targets"] = verdicts(figures)
-    print(json.dumps(figures, indent=2))
+    return figures
 
 
 if __name__ == "__main__":
