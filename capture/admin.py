@@ -25,7 +25,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from capture import token_admin  # noqa: F401 - registers the API tokens' admin
+from capture import (
+    events_admin,  # noqa: F401 - registers the webhooks and event deliveries
+    token_admin,  # noqa: F401 - registers the API tokens' admin
+)
 from capture.analysis import jobs, tasks
 from capture.camera.params import CONTROLS
 from capture.camera.service import CaptureService

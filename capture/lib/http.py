@@ -27,3 +27,17 @@ def post_json(url: str, payload: dict, *, timeout: float, bearer_token: str = ""
     if not isinstance(body, dict):
         raise TransportError(f"{url} answered with JSON that is not an object")
     return body
+
+
+def post_bytes(url: str, body: bytes, *, headers: dict[str, str], timeout: float) -> int:
+    """POST `body` as is and return the HTTP status; TransportError unless it is 2xx. Redirects are not
+    followed: a webhook that moved must be reconfigured, not have its signed body sent somewhere else."""
+    try:
+        response = requests.post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False)
+    except requests.Timeout:
+        raise TransportError(f"no answer from {url} within {timeout:g} s") from None
+    except requests.RequestException as exc:
+        raise TransportError(f"could not reach {url}: {exc.__class__.__name__}") from None
+    if not 200 <= response.status_code < 300:
+        raise TransportError(f"{url} answered HTTP {response.status_code}: {response.text[:200].strip()}")
+    return response.status_code
