@@ -97,6 +97,14 @@ def env_url(name: str, default: str = "", *, schemes: tuple[str, ...] = ("http",
     return value.rstrip("/")
 
 
+def env_topic(name: str, default: str) -> str:
+    """An MQTT topic prefix: no wildcards (+, #), no leading or trailing slash."""
+    value = env_str(name, default).strip("/")
+    if not value or "+" in value or "#" in value or "\x00" in value:
+        raise ImproperlyConfigured(f"{name} must be an MQTT topic without wildcards (+, #), got {value!r}")
+    return value
+
+
 def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     value = env_str(name, default).lower()
     if value not in choices:

@@ -19,6 +19,7 @@ from camsite.env import (
     env_per_camera,
     env_secret,
     env_str,
+    env_topic,
     env_url,
 )
 
@@ -230,8 +231,8 @@ EVENT_RETRY_MAX_DELAY_SEC = env_float("EVENT_RETRY_MAX_DELAY_SEC", 600, minimum=
 # MQTT: empty is off. mqtt://user:password@host:1883 (mqtts:// for TLS). Topics start with MQTT_PREFIX;
 # Home Assistant's discovery configs go under MQTT_DISCOVERY_PREFIX.
 MQTT_URL = env_url("MQTT_URL", schemes=("mqtt", "mqtts"))
-MQTT_PREFIX = env_str("MQTT_PREFIX", "camsite").strip("/")
-MQTT_DISCOVERY_PREFIX = env_str("MQTT_DISCOVERY_PREFIX", "homeassistant").strip("/")
+MQTT_PREFIX = env_topic("MQTT_PREFIX", "camsite")
+MQTT_DISCOVERY_PREFIX = env_topic("MQTT_DISCOVERY_PREFIX", "homeassistant")
 
 # --- Metrics: GET /metrics needs a read token, or a client address in METRICS_ALLOWED_IPS -----------------
 # Behind nginx the client address is nginx's own (127.0.0.1): listing it opens /metrics to everyone nginx serves.
