@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 
+from capture.events.queue import QUEUE
 from capture.models import Event, EventDelivery, Webhook
 
 
@@ -68,8 +69,6 @@ class EventDeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send again now (failed or pending deliveries)", permissions=["view"])
     def send_again(self, request: HttpRequest, queryset) -> None:
-        from capture.events.tasks import QUEUE
-
         rows = queryset.filter(status__in=[EventDelivery.Status.FAILED, EventDelivery.Status.PENDING])
         pks = list(rows.values_list("pk", flat=True))
         with transaction.atomic():

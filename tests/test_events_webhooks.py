@@ -12,6 +12,7 @@ from PIL import Image
 from capture import events
 from capture.analysis import jobs
 from capture.events import outbox
+from capture.events.queue import SENDERS
 from capture.models import AnalysisJob, Capture, Event, EventDelivery, Webhook
 from tests.webhook_receiver import Receiver, verify
 
@@ -83,7 +84,7 @@ def test_a_failed_outcome_is_capture_failed(hook):
 def test_a_delivery_is_signed_over_timestamp_and_body(post_json, hook, receiver):
     post_json("/api/camera/capture", CAPTURE)
     row = EventDelivery.objects.get()
-    outbox.deliver(row.pk)
+    outbox.deliver(row.pk, SENDERS)
 
     row.refresh_from_db()
     assert (row.status, row.attempts, row.last_error) == (EventDelivery.Status.DELIVERED, 1, "")
@@ -103,19 +104,19 @@ def test_a_receiver_that_is_down_gets_the_event_later_with_backoff(post_json, ho
     row = EventDelivery.objects.get()
 
     with pytest.raises(outbox.RetryLater) as retry:
-        outbox.deliver(row.pk)
+        outbox.deliver(row.pk, SENDERS)
     assert retry.value.delay == 2
     row.refresh_from_db()
     assert row.status == EventDelivery.Status.PENDING and row.attempts == 1
     assert "could not reach" in row.last_error
     assert row.next_attempt_at > timezone.now()
-    outbox.deliver(row.pk)  # too early: not claimed
+    outbox.deliver(row.pk, SENDERS)  # too early: not claimed
     row.refresh_from_db()
     assert row.attempts == 1
 
     EventDelivery.objects.filter(pk=row.pk).update(next_attempt_at=timezone.now())
     receiver.start()
-    outbox.deliver(row.pk)
+    outbox.deliver(row.pk, SENDERS)
     row.refresh_from_db()
     assert (row.status, row.attempts) == (EventDelivery.Status.DELIVERED, 2)
     assert len(receiver.received) == 1
@@ -132,9 +133,9 @@ def test_a_non_2xx_answer_is_a_failure_and_the_last_attempt_fails_the_row(post_j
     post_json("/api/camera/capture", CAPTURE)
     row = EventDelivery.objects.get()
     with pytest.raises(outbox.RetryLater):
-        outbox.deliver(row.pk)
+        outbox.deliver(row.pk, SENDERS)
     EventDelivery.objects.filter(pk=row.pk).update(next_attempt_at=timezone.now())
-    outbox.deliver(row.pk)  # the last attempt: no retry
+    outbox.deliver(row.pk, SENDERS)  # the last attempt: no retry
     row.refresh_from_db()
     assert (row.status, row.attempts) == (EventDelivery.Status.FAILED, 2)
     assert "answered HTTP 500" in row.last_error

@@ -2,7 +2,7 @@
 
 The capture service and the analysis jobs call the two functions here when an outcome is final. Each writes,
 in the same transaction as the outcome, one outbox row (capture.models.EventDelivery) per destination, and
-after the commit asks the worker to deliver them (capture.events.tasks). A lost message, a killed worker or a
+after the commit asks the worker to deliver them (capture.events.queue). A lost message, a killed worker or a
 receiver that is down loses nothing: the row stays until it is delivered or runs out of attempts
 (capture.events.outbox).
 """
@@ -15,6 +15,7 @@ from functools import partial
 from django.db import transaction
 
 from capture.events import outbox, payloads
+from capture.events.queue import QUEUE
 from capture.models import AnalysisJob, Capture, Event
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,6 @@ def analysis_finished(job_pk: int) -> None:
 def _queue(pks: list[int]) -> None:
     if not pks:
         return
-    from capture.events.tasks import QUEUE  # the task queue, only once there is something to send
-
     for pk in pks:
         try:
             QUEUE.put(pk)

@@ -194,14 +194,13 @@ _link: MqttLink | None = None
 _link_lock = threading.Lock()
 
 
-def link() -> MqttLink:
-    """This process's connection, started on first use (the worker starts it when it starts)."""
+def start(on_press: Callable[[int], None]) -> None:
+    """Connect this process (the worker, when it starts); `on_press(camera)` queues the button's capture."""
     global _link
     with _link_lock:
         if _link is None:
-            _link = MqttLink(settings.MQTT_URL, on_press=_queue_capture)
+            _link = MqttLink(settings.MQTT_URL, on_press=on_press)
             _link.start()
-        return _link
 
 
 def stop() -> None:
@@ -213,12 +212,7 @@ def stop() -> None:
 
 
 def send(row: EventDelivery) -> None:
-    if not settings.MQTT_URL:
-        raise DeliveryError("MQTT_URL is not set")
-    link().deliver(row)
-
-
-def _queue_capture(camera: int) -> None:
-    from capture.events.tasks import take_capture  # the worker's queue: the capture runs in a worker thread
-
-    take_capture(camera)
+    link = _link
+    if link is None:
+        raise DeliveryError("the MQTT client is not started here (MQTT_URL unset when the worker started?)")
+    link.deliver(row)

@@ -7,7 +7,7 @@ EVENT_RETRY_DELAY_SEC, doubling up to EVENT_RETRY_MAX_DELAY_SEC; after EVENT_MAX
 recover() (when the worker starts, and every minute) hands back rows whose worker died mid-send (kill -9) and
 queues due rows that have no message, so delivery is at least once: receivers drop repeats by the event id.
 
-This module never imports the task queue: recover() is handed one (capture.events.tasks).
+This module never imports the task queue or the senders: they are handed in (capture.events.queue).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Protocol
 
@@ -23,6 +24,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
+from capture.lib.processes import process_alive
 from capture.models import EventDelivery, Webhook
 
 log = logging.getLogger(__name__)
@@ -68,10 +70,9 @@ def record(event: str, payload: dict) -> list[int]:
     ]
 
 
-def deliver(pk: int) -> None:
-    """Send row `pk` if it is pending and due. RetryLater after a failed attempt with attempts left."""
-    from capture.events import mqtt, webhooks  # the senders (paho is loaded only where it sends)
-
+def deliver(pk: int, senders: dict[str, Callable[[EventDelivery], None]]) -> None:
+    """Send row `pk` with the sender of its target if it is pending and due. RetryLater after a failed attempt
+    with attempts left."""
     now = timezone.now()
     claimed = (
         EventDelivery.objects.filter(pk=pk, status=EventDelivery.Status.PENDING, next_attempt_at__lte=now + EARLY)
@@ -80,9 +81,8 @@ def deliver(pk: int) -> None:
     if not claimed:
         return  # delivered, taken by another worker, not yet due, or deleted with its webhook
     row = EventDelivery.objects.select_related("webhook").get(pk=pk)
-    send = webhooks.send if row.target == EventDelivery.Target.WEBHOOK else mqtt.send
     try:
-        send(row)
+        senders[row.target](row)
     except DeliveryError as exc:
         _failed(row, str(exc))
         return
@@ -98,13 +98,11 @@ def retry_delay(attempts: int) -> float:
 
 def recover(queue: DeliveryQueue) -> list[int]:
     """Hand back rows whose sender is gone and queue due rows that have no message; return the pks queued."""
-    from capture.analysis.jobs import _process_alive  # the same test of "is that worker still running"
-
     host = socket.gethostname()
     stale_before = timezone.now() - timedelta(seconds=3 * settings.WEBHOOK_TIMEOUT_SEC + 30)
     for row in EventDelivery.objects.filter(status=EventDelivery.Status.SENDING):
         row_host, _, pid = row.worker.partition(":")
-        dead = row_host == host and pid.isdigit() and pid != str(os.getpid()) and not _process_alive(int(pid), None)
+        dead = row_host == host and pid.isdigit() and not process_alive(int(pid), row.claimed_at)
         if dead or (row.claimed_at and row.claimed_at < stale_before):
             taken = EventDelivery.objects.filter(pk=row.pk, status=row.status, worker=row.worker).update(
                 status=EventDelivery.Status.PENDING, worker="", last_error="Interrupted: its worker stopped"

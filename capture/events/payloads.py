@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.conf import settings
+from rest_framework.fields import DateTimeField
 
+from capture.api.serializers import CaptureSerializer
 from capture.links import signed_url
 from capture.models import AnalysisJob, Capture
 
@@ -13,11 +15,9 @@ def capture_event(row: Capture) -> dict:
 
 
 def analysis_event(job: AnalysisJob) -> dict:
-    from capture.api.analyze import AnalysisJobSerializer  # the API's module imports the task queue
-
     return {
         "capture": _capture_json(job.capture) if job.capture else None,
-        "analysis": dict(AnalysisJobSerializer(job).data),
+        "analysis": _analysis_json(job),
         "fileUrl": file_link(job.filename),
     }
 
@@ -31,8 +31,27 @@ def file_link(name: str) -> str | None:
 
 
 def _capture_json(row: Capture) -> dict:
-    from capture.api.serializers import CaptureSerializer
-
     data = dict(CaptureSerializer(row).data)
     data["url"] = file_link(row.filename)
     return data
+
+
+def _analysis_json(job: AnalysisJob) -> dict:
+    """The job as `GET /api/analyze/<jobId>` shows it (capture.api.analyze's serializer, whose module imports
+    the analysis queue, which imports this one)."""
+    return {
+        "jobId": str(job.job_id),
+        "status": job.status,
+        "filename": job.filename,
+        "captureId": job.capture_id,
+        "createdAt": _iso(job.created_at),
+        "startedAt": _iso(job.started_at),
+        "finishedAt": _iso(job.finished_at),
+        "attempts": job.attempts,
+        "error": job.error or None,
+        "result": job.result,
+    }
+
+
+def _iso(moment) -> str | None:
+    return DateTimeField().to_representation(moment) if moment else None

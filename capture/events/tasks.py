@@ -1,7 +1,7 @@
-"""The worker's tasks for events out: deliver an outbox row, sweep the outbox, and the MQTT button's capture.
+"""The worker's side of events out: the MQTT client's life (started and stopped with the worker), the outbox
+sweep at start, and the capture the Home Assistant button asks for.
 
-Thin, like capture.analysis.tasks: capture.events.outbox keeps the state in the database. The MQTT client is
-started with the worker and stopped with it (capture.events.mqtt).
+`manage.py run_huey` imports this through capture/tasks.py; the delivery tasks are in capture.events.queue.
 """
 
 from __future__ import annotations
@@ -10,58 +10,30 @@ import logging
 
 from django.conf import settings
 from django.db import close_old_connections
-from huey import crontab
-from huey.contrib.djhuey import HUEY, db_periodic_task, db_task, on_shutdown, on_startup
-from huey.exceptions import RetryTask
+from huey.contrib.djhuey import db_task, on_shutdown, on_startup
 
 from capture.camera.params import parse_capture_request
+from capture.camera.service import CaptureService
 from capture.errors import CaptureError
 from capture.events import mqtt, outbox
+from capture.events.queue import QUEUE
 from capture.models import Capture
 
 log = logging.getLogger(__name__)
 
 
 @db_task()
-def deliver_event(delivery_pk: int) -> None:
-    try:
-        outbox.deliver(delivery_pk)
-    except outbox.RetryLater as exc:
-        # huey keeps the retry on its schedule, which survives restarts; the sweep is the safety net.
-        raise RetryTask(str(exc), delay=exc.delay) from exc
-
-
-@db_periodic_task(crontab(minute="*"))
-def recover_events() -> None:
-    outbox.recover(QUEUE)
-
-
-@db_task()
 def take_capture(camera: int) -> None:
     """The Home Assistant button: a capture with the camera's defaults. Its outcome goes out as an event."""
-    from capture.camera.service import CaptureService
-
     try:
         row = CaptureService().capture(parse_capture_request({"camera": camera}), Capture.Source.MQTT)
     except CaptureError as exc:
         log.warning("MQTT capture on camera %d: %s", camera, exc.detail)
         return
-    except Exception as exc:  # a bad camera index in the topic: nothing to capture
+    except Exception as exc:  # a camera index the topic named that does not validate
         log.warning("MQTT capture on camera %d refused: %s", camera, exc)
         return
     log.info("MQTT capture on camera %d: %s", camera, row.filename)
-
-
-class HueyDeliveryQueue:
-    def put(self, pk: int) -> None:
-        deliver_event(pk)
-
-    def waiting(self) -> set[int]:
-        messages = HUEY.pending() + HUEY.scheduled()
-        return {task.args[0] for task in messages if isinstance(task, deliver_event.task_class) and task.args}
-
-
-QUEUE = HueyDeliveryQueue()
 
 
 @on_startup()
@@ -76,7 +48,7 @@ def start_events() -> None:
     finally:
         close_old_connections()
     if settings.MQTT_URL:
-        mqtt.link()
+        mqtt.start(on_press=take_capture)
 
 
 @on_shutdown()
