@@ -20,6 +20,11 @@ def verify(secret: str, headers, body: bytes, *, now: float, tolerance: float = 
     return fresh and hmac.compare_digest(expected, headers["X-Camsite-Signature"])
 
 
+class _ReusableServer(ThreadingHTTPServer):
+    allow_reuse_address = True  # back on its port at once after stop()
+    daemon_threads = True
+
+
 class Receiver:
     def __init__(self, status: int = 204) -> None:
         self.port = free_port()
@@ -44,8 +49,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = _ReusableServer(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
