@@ -171,3 +171,16 @@ def test_a_finished_analysis_is_analysis_done(db, receiver, settings):
     assert row.payload["analysis"]["jobId"] == str(job.job_id)
     assert row.payload["analysis"]["result"]["width"] == 64
     assert row.payload["capture"] is None and "grey.jpg?sig=" in row.payload["fileUrl"]
+
+
+def test_a_senders_unexpected_error_is_a_failed_attempt_not_a_stuck_row(hook, post_json):
+    post_json("/api/camera/capture", CAPTURE)
+    row = EventDelivery.objects.get()
+
+    def broken(delivery):
+        raise ValueError("a bug")
+
+    with pytest.raises(outbox.RetryLater):
+        outbox.deliver(row.pk, {"webhook": broken})
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.last_error) == (EventDelivery.Status.PENDING, 1, "ValueError: a bug")

@@ -181,8 +181,8 @@ class MqttLink:
 
     def _on_message(self, client, userdata, message) -> None:
         match = _COMMAND.fullmatch(message.topic.removeprefix(settings.MQTT_PREFIX + "/"))
-        if match is None:
-            return
+        if match is None or message.retain:
+            return  # a retained press would take a capture at every reconnect: only live presses count
         log.info("MQTT: capture requested for camera %s", match[1])
         try:
             self.on_press(int(match[1]))

@@ -86,6 +86,10 @@ def deliver(pk: int, senders: dict[str, Callable[[EventDelivery], None]]) -> Non
     except DeliveryError as exc:
         _failed(row, str(exc))
         return
+    except Exception as exc:  # a sender's bug must not leave the row `sending` until the stale sweep
+        log.exception("event delivery #%d: unexpected error", row.pk)
+        _failed(row, f"{exc.__class__.__name__}: {exc}")
+        return
     mine = EventDelivery.objects.filter(pk=pk, status=EventDelivery.Status.SENDING, worker=WORKER)
     mine.update(status=EventDelivery.Status.DELIVERED, delivered_at=timezone.now(), last_error="", worker="")
     log.info("event %s %s delivered to %s (attempt %d)", row.event, row.event_id, _where(row), row.attempts)
