@@ -54,3 +54,12 @@ class CaptureRunning(APIException):
     def __init__(self, capture_id: int) -> None:
         super().__init__(f"Capture {capture_id} is still running")
         self.capture_id = capture_id
+
+
+class InsufficientStorage(CaptureError):
+    """The capture would take the upload filesystem's free space below the retention floor (capture.retention),
+    even after retention deleted what it may: refused before the camera starts."""
+
+    status_code = status.HTTP_507_INSUFFICIENT_STORAGE
+    default_detail = "Insufficient storage for this capture"
+    default_code = "insufficient_storage"
