@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from capture.lib import supervisor
@@ -19,5 +20,10 @@ class Command(BaseCommand):
     requires_system_checks = []  # each child runs Django's checks itself
 
     def handle(self, *args, **options) -> None:
+        if "*" in settings.ALLOWED_HOSTS:
+            self.stderr.write(
+                "serve: DJANGO_ALLOWED_HOSTS is * (any Host header): fine for development, open to DNS rebinding "
+                "on a network; deploy/install.sh sets the Pi's own names"
+            )
         sys.stderr.flush()
         os.execv(sys.executable, [sys.executable, supervisor.__file__])  # noqa: S606 - replaces this process
