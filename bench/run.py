@@ -12,6 +12,7 @@ analysis worker) with the stand-in camera apps from tests/standins on PATH, all 
 - captures per minute back to back, against the camera command's own rate;
 - peak memory (PSS) of a worker and its ffmpeg making a timelapse of 1,440 generated 1080p frames
   (bench/timelapse.py; `bench/run.py timelapse` runs only this one);
+- GET /metrics latency (computed from the database at each scrape) once those captures are in it;
 - the live preview (bench/preview.py, its own server; `bench/run.py preview` runs only this one): CPU by
   viewers, frame and snapshot latency, the gap around a capture, status with 20 viewers, an owner's restart,
   warm against cold stills.
@@ -167,6 +168,17 @@ class Bench:
         for _ in range(20):
             client.request("GET", "/api/camera/status")
         return percentiles([timed(lambda: client.request("GET", "/api/camera/status")) for _ in range(count)])
+
+    def metrics_latency(self, count: int = 100) -> dict:
+        """GET /metrics, computed from the database: after the other steps' captures are in it."""
+        client = KeepAliveClient(self.url)
+        status, _ = client.request("GET", "/metrics")
+        assert status == 200, status
+        captures = self.session.get(f"{self.url}/api/captures/", timeout=30).json()["count"]
+        return {
+            **percentiles([timed(lambda: client.request("GET", "/metrics")) for _ in range(count)]),
+            "captures": captures,
+        }
 
     def status_throughput(self, clients: int = 8, seconds: float = 5) -> float:
         done = [0] * clients
@@ -396,6 +408,7 @@ def server_figures() -> dict:
             figures["uploads_50mb"] = uploads
             figures["uploads_vs_nginx_ratio"] = min(uploads["ratio_full"], uploads["ratio_range"])
             figures["captures_per_minute"] = bench.captures_per_minute()
+            figures["metrics_scrape_ms"] = bench.metrics_latency()
             figures["memory_after_load"] = bench.memory_mb()
         finally:
             bench.stop()

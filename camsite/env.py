@@ -6,6 +6,7 @@ variable's name, so a typo in /etc/camsite/env stops the server instead of silen
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -91,6 +92,36 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if value is None:
         return list(default or [])
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """A comma-separated list of IP addresses or networks (`192.168.1.10`, `10.0.0.0/8`, `::1`)."""
+    networks = []
+    for item in env_list(name):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} must list IP addresses or networks, got {item!r}") from None
+    return networks
+
+
+def env_url(name: str, default: str = "", *, schemes: tuple[str, ...] = ("http", "https")) -> str:
+    """A URL with one of `schemes` and a host, or empty; a trailing slash is dropped."""
+    value = env_str(name, default)
+    if not value:
+        return ""
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme.lower() not in schemes or not rest.split("/", 1)[0]:
+        raise ImproperlyConfigured(f"{name} must be a {' or '.join(schemes)} URL (scheme://host...), got {value!r}")
+    return value.rstrip("/")
+
+
+def env_topic(name: str, default: str) -> str:
+    """An MQTT topic prefix: no wildcards (+, #), no leading or trailing slash."""
+    value = env_str(name, default).strip("/")
+    if not value or "+" in value or "#" in value or "\x00" in value:
+        raise ImproperlyConfigured(f"{name} must be an MQTT topic without wildcards (+, #), got {value!r}")
+    return value
 
 
 def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:

@@ -6,6 +6,7 @@ camsite.env; the README's configuration table lists them all. Nothing else in th
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -17,10 +18,13 @@ from camsite.env import (
     env_float,
     env_int,
     env_list,
+    env_networks,
     env_optional_float,
     env_per_camera,
     env_secret,
     env_str,
+    env_topic,
+    env_url,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -52,6 +56,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's static files, for /api/docs/ without internet
     "huey.contrib.djhuey",  # the analysis worker: `manage.py run_huey`
+    "axes",  # throttles failed admin logins
     "capture",
 ]
 
@@ -69,7 +74,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: answers a locked-out login attempt.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# django-axes first, so a locked-out user name is refused before its password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 
 ROOT_URLCONF = "camsite.urls"
 WSGI_APPLICATION = "camsite.wsgi.application"
@@ -243,6 +253,34 @@ if HUEY_BACKEND == "sqlite":
     HUEY.update(huey_class="huey.SqliteHuey", filename=str(HUEY_SQLITE_PATH))
 else:
     HUEY.update(huey_class="huey.RedisHuey", url=HUEY_REDIS_URL)
+
+# --- Events out: webhooks and MQTT (capture.events), delivered by the worker from the outbox ---------------
+# Links in events are made absolute with this (e.g. http://camera.local); empty leaves them as paths.
+PUBLIC_URL = env_url("PUBLIC_URL")
+WEBHOOK_TIMEOUT_SEC = env_float("WEBHOOK_TIMEOUT_SEC", 10, minimum=0.5, maximum=120)
+# A delivery that fails is tried again after EVENT_RETRY_DELAY_SEC, doubling each time up to
+# EVENT_RETRY_MAX_DELAY_SEC, EVENT_MAX_ATTEMPTS times in all (the defaults keep trying for about 40 minutes).
+EVENT_MAX_ATTEMPTS = env_int("EVENT_MAX_ATTEMPTS", 12, minimum=1, maximum=100)
+EVENT_RETRY_DELAY_SEC = env_float("EVENT_RETRY_DELAY_SEC", 5, minimum=0.1, maximum=3600)
+EVENT_RETRY_MAX_DELAY_SEC = env_float("EVENT_RETRY_MAX_DELAY_SEC", 600, minimum=0.1, maximum=86400)
+# MQTT: empty is off. mqtt://user:password@host:1883 (mqtts:// for TLS). Topics start with MQTT_PREFIX;
+# Home Assistant's discovery configs go under MQTT_DISCOVERY_PREFIX.
+MQTT_URL = env_url("MQTT_URL", schemes=("mqtt", "mqtts"))
+MQTT_PREFIX = env_topic("MQTT_PREFIX", "camsite")
+MQTT_DISCOVERY_PREFIX = env_topic("MQTT_DISCOVERY_PREFIX", "homeassistant")
+
+# --- Metrics: GET /metrics needs a read token, or a client address in METRICS_ALLOWED_IPS -----------------
+# Behind nginx the client address is nginx's own (127.0.0.1): listing it opens /metrics to everyone nginx serves.
+METRICS_ALLOWED_IPS = env_networks("METRICS_ALLOWED_IPS")
+
+# --- Admin login throttling (django-axes): this many failures for a user name lock it for the cool-off -----
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=1000)
+AXES_COOLOFF_TIME = timedelta(seconds=env_float("ADMIN_LOGIN_COOLOFF_SEC", 900, minimum=1, maximum=7 * 86400))
+# A user name that keeps failing is locked wherever the guesses come from, and so is an address that keeps
+# failing whatever names it tries (behind nginx, the address its X-Forwarded-For gives).
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
 
 # --- Schedules and timelapses (capture.schedules) -----------------------------------------------------------
 # Where the camera is, for daylight schedules (sunrise and sunset through astral); cron expressions and the

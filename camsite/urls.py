@@ -5,6 +5,7 @@ from django.urls import include, path, re_path
 
 from camsite import views
 from capture import streams
+from capture.prometheus import metrics
 from capture.uploads import serve_upload
 
 urlpatterns = [
@@ -15,6 +16,7 @@ urlpatterns = [
     path("stream.mjpg", streams.default_stream, name="stream"),
     path("snapshot.jpg", streams.default_snapshot, name="snapshot"),
     re_path(r"^uploads/(?P<name>[^/]+)$", serve_upload, name="upload"),
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("", views.home, name="home"),
 ]

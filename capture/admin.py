@@ -25,7 +25,11 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from capture import retention_admin, token_admin  # noqa: F401 - register the API tokens' and retention's admins
+from capture import (  # noqa: F401 - register the API tokens', retention's, webhooks' and deliveries' admins
+    events_admin,
+    retention_admin,
+    token_admin,
+)
 from capture.analysis import jobs, tasks
 from capture.camera.params import CONTROLS
 from capture.camera.preview import live_views

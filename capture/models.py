@@ -62,6 +62,8 @@ class Capture(models.Model):
         SNAPSHOT = "snapshot"
         SCHEDULE = "schedule"
         TIMELAPSE = "timelapse"
+        # The "Take a capture" button of Home Assistant's MQTT discovery (capture.events.mqtt).
+        MQTT = "mqtt"
         # A file reconcile found in the upload directory without a row, and adopted.
         ADOPTED = "adopted"
 
@@ -392,6 +394,81 @@ class ApiToken(models.Model):
         recent = models.Q(last_used_at__gte=now - self.LAST_USED_RESOLUTION)
         ApiToken.objects.filter(pk=self.pk).exclude(recent).update(last_used_at=now)
         self.last_used_at = now
+
+
+class Event(models.TextChoices):
+    """What the server tells webhooks and MQTT about (capture.events)."""
+
+    CAPTURE_FINISHED = "capture.finished"
+    CAPTURE_FAILED = "capture.failed"
+    ANALYSIS_DONE = "analysis.done"
+
+
+def new_webhook_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Webhook(models.Model):
+    """A URL that gets a signed POST for each event it subscribes to (capture.events.webhooks)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    url = models.URLField(max_length=1000, verbose_name="URL")
+    events = models.JSONField(default=list)
+    # The receiver checks X-Camsite-Signature with it (README, "Webhooks"). Stored as is: HMAC needs it.
+    secret = models.CharField(max_length=200, default=new_webhook_secret)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EventDeliveryQuerySet(models.QuerySet):
+    def due(self) -> EventDeliveryQuerySet:
+        return self.filter(status=EventDelivery.Status.PENDING, next_attempt_at__lte=timezone.now())
+
+
+class EventDelivery(models.Model):
+    """The outbox: one row per event and destination (a webhook, or the MQTT broker), written with the outcome
+    it tells of. The row is the truth; the task queue only carries "deliver row N" (capture.events.outbox)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENDING = "sending"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    class Target(models.TextChoices):
+        WEBHOOK = "webhook"
+        MQTT = "mqtt"
+
+    event_id = models.UUIDField(default=uuid.uuid4, db_index=True, verbose_name="event id")
+    event = models.CharField(max_length=32, choices=Event.choices)
+    target = models.CharField(max_length=8, choices=Target.choices)
+    webhook = models.ForeignKey(Webhook, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    # Who is sending it now ("host:pid"), and since when: recovery takes back a dead worker's rows.
+    worker = models.CharField(max_length=200, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    objects = EventDeliveryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "event deliveries"
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due")]
+
+    def __str__(self) -> str:
+        return f"{self.event} to {self.webhook or self.target} ({self.status})"
 
 
 # Schedules and timelapse jobs live in their own module; importing them here makes them this app's models.

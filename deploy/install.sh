@@ -231,10 +231,33 @@ make_dirs() {
   make_dir 0750 "root:$SERVICE_GROUP" "$ETC"
 }
 
+# The Host names the server answers to: the Pi's own names and addresses. Not `*`: a server that answers any
+# Host can be reached from any web page its user visits, through DNS rebinding.
+allowed_hosts() {
+  local host ip names
+  host=$(hostname)
+  names=("$host" "$host.local" localhost 127.0.0.1 "[::1]")
+  for ip in $(hostname -I 2>/dev/null); do
+    case $ip in
+      127.0.0.1 | ::1 | fe80:*) ;; # listed already, or link-local (no use in a Host header)
+      *:*) names+=("[$ip]") ;;
+      *) names+=("$ip") ;;
+    esac
+  done
+  (
+    IFS=,
+    echo "${names[*]}"
+  )
+}
+
 NEW_TOKEN=""
 write_env_file() {
   if [ -f "$ENV_FILE" ]; then
     say "keeping $ENV_FILE (its secret key and AUTH_TOKEN are unchanged)"
+    if [ "$(env_value DJANGO_ALLOWED_HOSTS)" = "*" ] || ! grep -q '^DJANGO_ALLOWED_HOSTS=.' "$ENV_FILE"; then
+      echo "    DJANGO_ALLOWED_HOSTS there accepts any Host (open to DNS rebinding); this Pi's names are:"
+      echo "    DJANGO_ALLOWED_HOSTS=$(allowed_hosts)"
+    fi
     return
   fi
   say "settings in $ENV_FILE"
@@ -243,7 +266,7 @@ write_env_file() {
   token=$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))')
   render "$SRC/deploy/env.example" "$ENV_FILE.tmp" 0640
   sed -i -e "s#^DJANGO_SECRET_KEY=\$#DJANGO_SECRET_KEY=${secret}#" -e "s#^AUTH_TOKEN=\$#AUTH_TOKEN=${token}#" \
-    "$ENV_FILE.tmp"
+    -e "s#^DJANGO_ALLOWED_HOSTS=.*#DJANGO_ALLOWED_HOSTS=$(allowed_hosts)#" "$ENV_FILE.tmp"
   if [ "$MANAGE_USERS" = 1 ]; then chown "root:$SERVICE_GROUP" "$ENV_FILE.tmp"; fi
   mv "$ENV_FILE.tmp" "$ENV_FILE"
   NEW_TOKEN=$token

@@ -21,9 +21,9 @@ FINAL = {"done", "failed"}
 
 @pytest.fixture
 def server(tmp_path):
-    server = GunicornServer(
-        tmp_path, workers=1, threads=4, env={"SIMULATED_SPEED": "5", "ANALYSIS_RETRY_DELAY_SEC": "1"}
-    ).start()
+    # One worker thread (the default is 2): these tests count the messages a single busy thread leaves queued.
+    env = {"SIMULATED_SPEED": "5", "ANALYSIS_RETRY_DELAY_SEC": "1", "HUEY_WORKERS": "1"}
+    server = GunicornServer(tmp_path, workers=1, threads=4, env=env).start()
     yield server
     server.stop()
 

@@ -334,6 +334,22 @@ def test_the_smoke_test_passes_through_nginx(served):
     assert result.stdout.splitlines()[-1] == "4/4 steps passed"
 
 
+def test_allowed_hosts_are_the_pis_own_names_not_any(installed):
+    hosts = installed.settings()["DJANGO_ALLOWED_HOSTS"].split(",")
+    host = subprocess.run(["hostname"], capture_output=True, text=True, check=True).stdout.strip()
+    addresses = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
+    assert "*" not in hosts
+    assert {host, f"{host}.local", "localhost", "127.0.0.1"} <= set(hosts)
+    for address in addresses:
+        assert address in hosts or f"[{address}]" in hosts or address.startswith("fe80:")
+
+
+def test_the_installed_server_refuses_another_host_name(served):
+    status = f"{served.gunicorn_url}/api/camera/status"
+    assert requests.get(status, headers={**served.auth(), "Host": "rebound.example"}, timeout=10).status_code == 400
+    assert requests.get(status, headers={**served.auth(), "Host": "localhost"}, timeout=10).status_code == 200
+
+
 def test_uninstall_keeps_the_captures_and_settings_and_purge_removes_the_rest(installed, served):
     served.stop()  # what `systemctl disable --now` does on a real system
     uploads = Path(installed.settings()["UPLOAD_DIR"])

@@ -95,6 +95,7 @@ def test_make_run_gives_a_job_that_gets_done_and_sigterm_stops_everything(make_r
 
     started = processes_tagged(tag)
     assert any("gunicorn" in cmd for cmd in started) and any("run_huey" in cmd for cmd in started), started
+    assert "DJANGO_ALLOWED_HOSTS is * (any Host header): fine for development" in log.read_text()
 
     proc.send_signal(signal.SIGTERM)  # `kill <make's pid>`, as a process manager would
     proc.wait(timeout=60)

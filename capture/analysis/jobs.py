@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Protocol
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from rest_framework import status
 from rest_framework.exceptions import APIException
 
-from capture import storage
+from capture import events, storage
 from capture.analysis.metrics import SUPPORTED_SUFFIXES, AnalysisError, analyze_file
 from capture.formats import format_of
 from capture.models import AnalysisJob, Capture
@@ -198,9 +199,12 @@ def recover_orphans(queue: JobQueue) -> list[int]:
 def _finish(job: AnalysisJob, status: str, *, error: str = "", result: dict | None = None) -> None:
     # Only the worker that holds the job may finish it: if recovery gave it to another worker meanwhile
     # (this one was presumed dead), this one's late answer is dropped.
-    updated = AnalysisJob.objects.filter(pk=job.pk, status=AnalysisJob.Status.RUNNING, worker=job.worker).update(
-        status=status, error=error, result=result, finished_at=timezone.now(), worker=""
-    )
+    with transaction.atomic():  # the outcome and its `analysis.done` event (capture.events) together
+        updated = AnalysisJob.objects.filter(pk=job.pk, status=AnalysisJob.Status.RUNNING, worker=job.worker).update(
+            status=status, error=error, result=result, finished_at=timezone.now(), worker=""
+        )
+        if updated:
+            events.analysis_finished(job.pk)
     if updated:
         log.info("analysis job %s %s%s", job.job_id, status, f": {error}" if error else "")
     else:

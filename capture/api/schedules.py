@@ -62,7 +62,7 @@ class TimelapseJobSerializer(serializers.ModelSerializer):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: ScheduleSerializer(many=True), 401: _ERROR}),
+    list=extend_schema(responses={200: ScheduleSerializer(many=True), 400: _ERROR, 401: _ERROR, 404: _ERROR}),
     retrieve=extend_schema(responses={200: _ONE, 404: _ERROR}),
     create=extend_schema(
         description="Make a schedule. Give everySec, or cron, or daylight with everySec; the capture parameters "

@@ -17,7 +17,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from capture import storage
+from capture import events, storage
 from capture.camera import warm
 from capture.camera.budget import camera_timeout, capture_budget
 from capture.camera.lock import CameraLease
@@ -118,7 +118,7 @@ class CaptureService:
                 row.remux_ms = session.remux_ms
                 row.finished_at = timezone.now()
                 row.total_ms = int((time.monotonic() - started) * 1000)
-                row.save()
+                events.save_capture_outcome(row)  # the row and its event's outbox rows, in one transaction
         log.info("capture #%d %s: %s (%s bytes, %d ms)", row.pk, row.status, row.filename, row.size_bytes, row.total_ms)
         return row
 

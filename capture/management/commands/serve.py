@@ -35,6 +35,11 @@ class Command(BaseCommand):
         except CaptureFailed as exc:  # no camera app installed: captures will say so too
             self.stderr.write(f"serve: no camera owner (no live preview): {exc.detail}")
             owners = []
+        if "*" in settings.ALLOWED_HOSTS:
+            self.stderr.write(
+                "serve: DJANGO_ALLOWED_HOSTS is * (any Host header): fine for development, open to DNS rebinding "
+                "on a network; deploy/install.sh sets the Pi's own names"
+            )
         sys.stderr.flush()
         os.chdir(settings.BASE_DIR)  # the owners run as `python -m capture.lib.owner`
         env = {**os.environ, "OWNER_LOG_LEVEL": settings.LOG_LEVEL}

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('capture', '0008_schedules'),
+        ('capture', '0009_events'),
     ]
 
     operations = [
