@@ -12,7 +12,10 @@ analysis worker) with the stand-in camera apps from tests/standins on PATH, all 
 - captures per minute back to back, against the camera command's own rate;
 - peak memory (PSS) of a worker and its ffmpeg making a timelapse of 1,440 generated 1080p frames
   (bench/timelapse.py; `bench/run.py timelapse` runs only this one);
-- GET /metrics latency (computed from the database at each scrape) once those captures are in it.
+- GET /metrics latency (computed from the database at each scrape) once those captures are in it;
+- the live preview (bench/preview.py, its own server; `bench/run.py preview` runs only this one): CPU by
+  viewers, frame and snapshot latency, the gap around a capture, status with 20 viewers, an owner's restart,
+  warm against cold stills.
 
 Every request loop is bounded in count and time. Numbers are noisy on shared machines.
 """
@@ -333,25 +336,51 @@ http {{
             self.proc.wait()
 
 
+PREVIEW_TARGETS = {
+    "server_cpu_20_vs_1": ("<=", 1.3),
+    "frame_latency_p50_ms": ("<=", 20),
+    "snapshot_previewing_p50_ms": ("<=", 20),
+    "gap_around_1s_capture_sec": ("<=", 2.5),
+    "status_20_viewers_vs_idle": ("<=", 1.2),
+    "warm_still_p50_ms": ("<=", 300),
+}
+
+
 def verdicts(figures: dict) -> dict:
     out = {}
-    for name, (op, target) in TARGETS.items():
-        if name not in figures:
+    preview = figures.get("preview", {})
+    flat = {
+        **figures,
+        "server_cpu_20_vs_1": preview.get("server_cpu_20_vs_1"),
+        "frame_latency_p50_ms": preview.get("frame_latency", {}).get("p50_ms"),
+        "snapshot_previewing_p50_ms": preview.get("snapshot", {}).get("previewing_p50_ms"),
+        "gap_around_1s_capture_sec": preview.get("gap_around_1s_capture", {}).get("longest_gap_sec"),
+        "status_20_viewers_vs_idle": preview.get("status", {}).get("ratio_p50"),
+        "warm_still_p50_ms": preview.get("still_request_to_file", {}).get("warm_p50_ms"),
+    }
+    for name, (op, target) in {**TARGETS, **(PREVIEW_TARGETS if preview else {})}.items():
+        if flat.get(name) is None:
             continue
-        value = figures[name]
+        value = flat[name]
         met = value <= target if op == "<=" else value >= target
         out[name] = {"value": value, "target": f"{op} {target}", "met": met}
     return out
 
 
 def main() -> None:
+    from bench.preview import preview_figures
+
     figures: dict = {}
-    if sys.argv[1:] != ["timelapse"]:
+    only = sys.argv[1:]
+    if not only:
         figures.update(server_figures())
-    with tempfile.TemporaryDirectory(prefix="camsite-bench-timelapse-") as tmp:
-        timelapse = timelapse_memory(Path(tmp))
-    figures["timelapse_1440_frames"] = timelapse
-    figures["timelapse_peak_pss_mb"] = timelapse["peak_pss_mb"]
+    if only in ([], ["preview"]):
+        figures["preview"] = preview_figures()
+    if only in ([], ["timelapse"]):
+        with tempfile.TemporaryDirectory(prefix="camsite-bench-timelapse-") as tmp:
+            timelapse = timelapse_memory(Path(tmp))
+        figures["timelapse_1440_frames"] = timelapse
+        figures["timelapse_peak_pss_mb"] = timelapse["peak_pss_mb"]
     figures["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": sys.platform}
     figures["targets"] = verdicts(figures)
     print(json.dumps(figures, indent=2))

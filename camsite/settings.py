@@ -187,6 +187,19 @@ SIMULATED_SPEED = env_float("SIMULATED_SPEED", 1, minimum=0.01, maximum=1000)
 # How many cameras the simulated backend has (each frame says which one it came from).
 SIMULATED_CAMERAS = env_int("SIMULATED_CAMERAS", 1, minimum=1, maximum=8)
 FFMPEG_BINARY = env_str("FFMPEG_BINARY")
+# The live preview that the camera owner (`manage.py camera_owner`) runs while someone watches.
+PREVIEW_WIDTH = env_int("PREVIEW_WIDTH", 640, minimum=16, maximum=4608)
+PREVIEW_HEIGHT = env_int("PREVIEW_HEIGHT", 480, minimum=16, maximum=3496)
+PREVIEW_FPS = env_int("PREVIEW_FPS", 15, minimum=1, maximum=120)
+# Seconds the preview keeps running after the last viewer left (a viewer coming back gets frames at once).
+PREVIEW_IDLE_SEC = env_float("PREVIEW_IDLE_SEC", 10, minimum=0, maximum=3600)
+# How long a capture waits for the preview to give the camera up before it answers 409.
+PREVIEW_YIELD_SEC = env_float("PREVIEW_YIELD_SEC", 2, minimum=0.1, maximum=30)
+# Keep a warm rpicam-still (signal mode) while no preview runs: a capture with the default size and controls is
+# then one trigger (~0.25 s on the stand-ins) instead of a cold start.
+CAMERA_WARM_STILLS = env_bool("CAMERA_WARM_STILLS", False)
+# Where the camera owners' sockets go (`<lock file name>.owner.sock`); nginx must be able to reach them.
+PREVIEW_SOCKET_DIR = Path(env_str("PREVIEW_SOCKET_DIR", str(CAMERA_LOCK_PATH.parent)))
 ANALYZE_TIMEOUT_SEC = env_float("ANALYZE_TIMEOUT_SEC", 10, minimum=0.1)
 # Largest JSON body accepted by the API (bytes).
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 64 * 1024, minimum=1024)

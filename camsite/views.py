@@ -6,10 +6,16 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.views import defaults
 
-from capture import tokens
+from capture import streams, tokens
 
 
 def home(request: HttpRequest) -> HttpResponse:
+    # mjpg-streamer's `/?action=stream` and `/?action=snapshot`, which camera clients default to.
+    action = request.GET.get("action")
+    if action == "stream":
+        return streams.default_stream(request)
+    if action == "snapshot":
+        return streams.default_snapshot(request)
     return redirect("admin:index")
 
 

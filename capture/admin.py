@@ -32,6 +32,7 @@ from capture import (  # noqa: F401 - register the API tokens', retention's, web
 )
 from capture.analysis import jobs, tasks
 from capture.camera.params import CONTROLS
+from capture.camera.preview import live_views
 from capture.camera.service import CaptureService
 from capture.errors import CameraBusy, CaptureError, CaptureRunning
 from capture.forms import TakeCaptureForm
@@ -118,7 +119,10 @@ class CaptureAdmin(admin.ModelAdmin):
     delete_selected_confirmation_template = "admin/capture/capture/delete_selected_confirmation.html"
 
     fieldsets = [
-        (None, {"fields": ["file_link", "status_badge", "error", "source_name", "schedule", "backend", "pinned"]}),
+        (
+            None,
+            {"fields": ["file_link", "status_badge", "error", "source_name", "schedule", "backend", "pinned", "warm"]},
+        ),
         (
             "Parameters",
             {
@@ -281,6 +285,7 @@ class CaptureAdmin(admin.ModelAdmin):
         extra_context = {
             **(extra_context or {}),
             "summary": capture_summary,
+            "live_views": live_views,
             "can_take_capture": self.has_take_permission(request),
         }
         return super().changelist_view(request, extra_context)

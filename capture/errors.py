@@ -6,6 +6,8 @@ from __future__ import annotations
 from rest_framework import status
 from rest_framework.exceptions import APIException
 
+from capture.camera.lock import LockBusy
+
 
 class CaptureError(APIException):
     status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
@@ -18,7 +20,7 @@ class CaptureError(APIException):
         self.capture = capture
 
 
-class CameraBusy(CaptureError):
+class CameraBusy(CaptureError, LockBusy):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "Camera busy: another capture is in progress"
     default_code = "camera_busy"

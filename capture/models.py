@@ -100,6 +100,8 @@ class Capture(models.Model):
     camera_ms = models.PositiveIntegerField(null=True, blank=True)
     remux_ms = models.PositiveIntegerField(null=True, blank=True)
     total_ms = models.PositiveIntegerField(null=True, blank=True)
+    # Taken by the camera owner's warm still process (CAMERA_WARM_STILLS): one trigger, no camera start-up.
+    warm = models.BooleanField(default=False)
 
     # A schedule's frame: the schedule that took it (kept when the schedule is deleted, unlinked).
     schedule = models.ForeignKey(

@@ -12,7 +12,9 @@
 #   /var/lib/camsite/db           the SQLite database (camsite only)
 #   /var/lib/camsite/uploads      the captures (readable by nginx)
 #   /run/camsite                  the camera lock (made at boot by /etc/tmpfiles.d/camsite.conf)
+#   /run/camsite-preview          the camera owners' sockets (group www-data, so nginx proxies streams)
 #   camsite-web.service           gunicorn on 127.0.0.1:3000; camsite-worker.service (the analysis worker)
+#   camsite-owner@.service        a camera's owner (live preview); enabled for camera 0
 #   /etc/nginx/sites-available/camsite    nginx on port 80 in front of gunicorn
 #   /usr/local/bin/camsite-manage         manage.py as camsite, with the service's settings
 #
@@ -100,11 +102,12 @@ ETC=$ROOT/etc/camsite
 ENV_FILE=$ETC/env
 STATE=$ROOT/var/lib/camsite
 RUN_DIR=$ROOT/run/camsite
+PREVIEW_DIR=$ROOT/run/camsite-preview
 UNIT_DIR=$ROOT/etc/systemd/system
 TMPFILES=$ROOT/etc/tmpfiles.d/camsite.conf
 NGINX=$ROOT/etc/nginx
 MANAGE=$ROOT/usr/local/bin/camsite-manage
-UNITS=(camsite-web.service camsite-worker.service)
+UNITS=(camsite-web.service camsite-worker.service camsite-owner@.service)
 UPSTREAM=127.0.0.1:$PORT
 
 # render SRC DEST MODE: copy a file from deploy/ with this installation's paths, user and gunicorn address.
@@ -119,6 +122,7 @@ render() {
     -e "s#^Group=camsite\$#Group=${SERVICE_GROUP}#" \
     -e "s#^service_user=camsite\$#service_user=${SERVICE_USER}#" \
     -e "s#0750 camsite camsite -\$#0750 ${SERVICE_USER} ${SERVICE_GROUP} -#" \
+    -e "s#2750 camsite www-data -\$#2750 ${SERVICE_USER} ${WEB_GROUP} -#" \
     -e "s#127\.0\.0\.1:3000#${UPSTREAM}#g" \
     -e "s#^PORT=3000\$#PORT=${PORT}#" \
     "$1" >"$tmp"
@@ -219,6 +223,11 @@ make_dirs() {
     make_dir 0755 "$SERVICE_USER:$SERVICE_GROUP" "$STATE/uploads"
   fi
   make_dir 0750 "$SERVICE_USER:$SERVICE_GROUP" "$RUN_DIR"
+  if [ "$MANAGE_USERS" = 1 ] && getent group "$WEB_GROUP" >/dev/null; then
+    make_dir 2750 "$SERVICE_USER:$WEB_GROUP" "$PREVIEW_DIR"
+  else
+    make_dir 0755 "$SERVICE_USER:$SERVICE_GROUP" "$PREVIEW_DIR"
+  fi
   make_dir 0750 "root:$SERVICE_GROUP" "$ETC"
 }
 
@@ -311,6 +320,9 @@ start_services() {
     echo "    camsite-worker.service installed but not enabled: this version has no job worker (run_huey)."
     systemctl disable --now --quiet camsite-worker.service 2>/dev/null || true
   fi
+  # The live preview of camera 0; a second camera: systemctl enable --now camsite-owner@1.service
+  systemctl enable --quiet camsite-owner@0.service
+  systemctl restart camsite-owner@0.service
   if command -v nginx >/dev/null; then
     nginx -t -q
     systemctl enable --quiet nginx.service
@@ -340,7 +352,8 @@ print_summary() {
 uninstall() {
   if systemd_running; then
     say "stopping services"
-    systemctl disable --now --quiet "${UNITS[@]}" 2>/dev/null || true
+    systemctl disable --now --quiet camsite-web.service camsite-worker.service 'camsite-owner@*.service' \
+      2>/dev/null || true
   fi
   say "removing the app, virtualenv, units, nginx site and camsite-manage"
   local unit
@@ -352,7 +365,7 @@ uninstall() {
     fi
     rm -f "$ETC/.nginx-default-site-disabled"
   fi
-  rm -rf "$APP_HOME" "$RUN_DIR"
+  rm -rf "$APP_HOME" "$RUN_DIR" "$PREVIEW_DIR"
   if systemd_running; then
     systemctl daemon-reload
     if command -v nginx >/dev/null && nginx -t -q 2>/dev/null; then systemctl reload nginx.service || true; fi

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from capture.camera.lock import CameraLock
-from capture.errors import CameraBusy
+from capture.camera.lock import CameraLock, LockBusy
 from tests.conftest import python_subprocess
 
 HOLD_LOCK = """
@@ -58,7 +57,7 @@ def test_only_one_thread_gets_the_camera(lock):
             with lock.acquire(ttl_sec=10):
                 results.append("got it")
                 time.sleep(0.3)
-        except CameraBusy:
+        except LockBusy:
             results.append("busy")
 
     threads = [threading.Thread(target=contend) for _ in range(8)]
@@ -73,7 +72,7 @@ def test_another_process_holding_it_means_busy_at_once(lock):
     holder = hold_in_other_process(lock.path)
     try:
         started = time.monotonic()
-        with pytest.raises(CameraBusy):
+        with pytest.raises(LockBusy):
             lock.acquire(ttl_sec=10)
         assert time.monotonic() - started < 0.5  # never waits
         assert lock.peek().pid == holder.pid
@@ -192,3 +191,48 @@ def test_a_group_of_zombies_holds_nothing():
         assert not _group_alive(camera.pid)  # ...but nothing in it runs
     finally:
         camera.wait()
+
+
+HOLD_FOR_PREVIEW = """
+import sys, time
+from pathlib import Path
+from capture.camera.lock import CameraLock
+lease = CameraLock(Path(sys.argv[1])).acquire(ttl_sec=60, purpose="preview")
+print("held", flush=True)
+sys.stdin.readline()  # released when the test asks it to yield
+lease.release()
+print("released", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_preview_holder_is_asked_once_to_yield_and_the_capture_gets_the_camera(lock):
+    holder = python_subprocess(
+        HOLD_FOR_PREVIEW, str(lock.path), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    asked = []
+
+    def preempt(found):
+        asked.append(found.purpose)
+        holder.stdin.write("yield\n")
+        holder.stdin.flush()
+
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert lock.peek().busy is False  # status and the early 409 don't count a preview
+        with lock.acquire(ttl_sec=10, preempt=preempt, preempt_wait_sec=10) as lease:
+            assert lease.holder.purpose == "capture"
+        assert asked == ["preview"]
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_capture_holder_is_never_asked_to_yield(lock):
+    holder = hold_in_other_process(lock.path)
+    try:
+        with pytest.raises(LockBusy):
+            lock.acquire(ttl_sec=10, preempt=lambda found: pytest.fail("asked a capture to yield"), preempt_wait_sec=5)
+    finally:
+        holder.kill()
+        holder.wait()

@@ -25,7 +25,7 @@ from tests.conftest import ROOT
 from tests.net import free_port, wait_for_http
 
 DEPLOY = ROOT / "deploy"
-UNITS = ["camsite-web.service", "camsite-worker.service"]
+UNITS = ["camsite-web.service", "camsite-worker.service", "camsite-owner@.service"]
 SBIN_PATH = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"
 
 

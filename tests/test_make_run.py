@@ -130,6 +130,7 @@ def test_serve_stops_the_web_server_when_the_worker_dies(tmp_path):
         "WEB_CONCURRENCY": "1",
         "DATABASE_PATH": str(tmp_path / "db.sqlite3"),
         "UPLOAD_DIR": str(tmp_path / "uploads"),
+        "CAMERA_LOCK_PATH": str(tmp_path / "camera.lock"),  # and the camera owner's socket beside it
         "CAMERA_BACKEND": "simulated",
     }
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
@@ -148,3 +149,21 @@ def test_serve_stops_the_web_server_when_the_worker_dies(tmp_path):
         if serve.poll() is None:
             serve.kill()
             serve.wait()
+
+
+def test_make_run_serves_the_live_view_and_a_capture_does_not_break_it(make_run):
+    from tests.previews import Viewer
+
+    proc, url, tag, log = make_run
+    port = int(url.rsplit(":", 1)[1])
+    snapshot = requests.get(f"{url}/snapshot.jpg", timeout=30)
+    assert (snapshot.status_code, snapshot.content[:2]) == (200, b"\xff\xd8"), snapshot.text
+    viewer = Viewer(port, "/stream.mjpg")
+    viewer.start()
+    try:
+        assert viewer.wait_for_frames(3), log.read_text(errors="replace")[-3000:]
+        assert requests.post(f"{url}/api/camera/capture", json={}, timeout=60).status_code == 200
+        assert viewer.wait_for_frames(len(viewer.frames) + 5)
+        assert viewer.ended is None
+    finally:
+        viewer.close()

@@ -30,6 +30,10 @@ class CaptureSerializer(serializers.ModelSerializer):
     scheduleId = serializers.IntegerField(source="schedule_id", allow_null=True)  # noqa: N815
     controls = serializers.DictField(help_text="the camera controls used (API names)")
     metadata = serializers.DictField(allow_null=True, help_text="what the camera reported about the shot")
+    warm = serializers.BooleanField(
+        help_text="taken by the warm still process (CAMERA_WARM_STILLS): one trigger of a camera that had been "
+        "running and settling all along, so durationSec (the auto-exposure time before a cold still) did not apply"
+    )
 
     def get_url(self, capture: Capture) -> str | None:
         # Asked once per answer, not per row: a page of history is one question to the database, not 50.
@@ -43,7 +47,7 @@ class CaptureSerializer(serializers.ModelSerializer):
             "id", "filename", "url", "status", "error", "source", "backend", "format", "width", "height", "fps",
             "durationSec", "requestedFilename", "cameraIndex", "controls", "sizeBytes", "fileWidth", "fileHeight",
             "metadata", "commands", "requestedAt", "startedAt", "finishedAt", "cameraMs", "remuxMs", "totalMs",
-            "analyzeJobId", "analyzeError", "pinned", "scheduleId",
+            "analyzeJobId", "analyzeError", "pinned", "scheduleId", "warm",
         ]  # fmt: skip
         read_only_fields = fields
 

@@ -11,6 +11,11 @@
 Locks are keyed by camera index, so a second camera gets its own lock file. Camera detection takes the lock
 too, briefly (see capture.camera.detection): a capture that finds a detection holding the camera waits for it
 rather than answering 409.
+
+The camera owner (capture.lib.owner) holds the lock for its preview or warm still with a pre-emptible purpose:
+a capture asks it to step aside (acquire's `preempt`) instead of answering 409, and status never calls such a
+holder busy. This module needs no Django (the owner imports it): it raises LockBusy unless told which error
+to raise (the registry passes capture.errors.CameraBusy).
 """
 
 from __future__ import annotations
@@ -22,10 +27,9 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-from capture.errors import CameraBusy
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,13 @@ _RECORD_MAX_BYTES = 64 * 1024
 _STALE_RELEASE_WAIT_SEC = 2.0
 # How long a capture waits for a camera listing to finish (the listing's own timeout is 10 s).
 DETECTION_WAIT_SEC = 12.0
+# Holders that give the camera up when a capture asks: the owner's live preview and its warm still.
+PREEMPTIBLE = frozenset({"preview", "warm"})
+
+
+class LockBusy(Exception):
+    """The camera is held by someone else (the Django side raises capture.errors.CameraBusy instead)."""
+
 
 _local_locks: dict[str, threading.Lock] = {}
 _local_purposes: dict[str, str] = {}  # what this process holds each lock for
@@ -55,7 +66,12 @@ class Holder:
     expiresAt: float  # noqa: N815
     captureId: int | None = None  # noqa: N815
     cameraPgid: int | None = None  # noqa: N815
-    purpose: str = "capture"  # or "detect": a camera listing, which captures wait for
+    purpose: str = "capture"  # or "detect": a camera listing, which captures wait for; or PREEMPTIBLE
+
+    @property
+    def busy(self) -> bool:
+        """Whether status calls the camera busy: a listing is brief and the owner's holders step aside."""
+        return self.purpose != "detect" and self.purpose not in PREEMPTIBLE
 
     def is_held(self) -> bool:
         """True while the process that took the lock lives (then it still holds the flock)."""
@@ -71,19 +87,39 @@ class Holder:
 
 
 class CameraLock:
-    def __init__(self, base_path: Path, camera: int = 0) -> None:
+    def __init__(self, base_path: Path, camera: int = 0, *, busy_error: type[Exception] = LockBusy) -> None:
         self.camera = camera
+        self.busy_error = busy_error
         # Camera 0 uses the configured path itself (/tmp/camera.lock, as in the Node server).
         self.path = Path(base_path) if camera == 0 else Path(f"{base_path}.{camera}")
 
-    def acquire(self, ttl_sec: float, purpose: str = "capture") -> CameraLease:
-        """Take the camera at once or raise CameraBusy; never waits for another capture, only for a listing."""
+    def acquire(
+        self,
+        ttl_sec: float,
+        purpose: str = "capture",
+        *,
+        preempt: Callable[[Holder], None] | None = None,
+        preempt_wait_sec: float = 0.0,
+    ) -> CameraLease:
+        """Take the camera at once or raise busy_error; never waits for another capture, only for a listing,
+        or, given `preempt`, for a pre-emptible holder (the owner's preview) that it asks once to step aside:
+        at most `preempt_wait_sec` more."""
         deadline = time.monotonic() + DETECTION_WAIT_SEC
+        preempt_deadline: float | None = None
         while True:
             try:
                 return self._acquire_now(ttl_sec, purpose)
-            except CameraBusy:
-                if purpose == "detect" or not self._held_for_detection() or time.monotonic() > deadline:
+            except self.busy_error:
+                if preempt_deadline is None and preempt is not None:
+                    holder = self._read()
+                    if holder is not None and holder.purpose in PREEMPTIBLE and holder.is_held():
+                        preempt_deadline = time.monotonic() + preempt_wait_sec
+                        preempt(holder)
+                        continue
+                if preempt_deadline is not None:
+                    if time.monotonic() > preempt_deadline:
+                        raise
+                elif purpose == "detect" or not self._held_for_detection() or time.monotonic() > deadline:
                     raise
             time.sleep(0.02)
 
@@ -96,13 +132,13 @@ class CameraLock:
     def _acquire_now(self, ttl_sec: float, purpose: str) -> CameraLease:
         local = _local_lock(self.path)
         if not local.acquire(blocking=False):
-            raise CameraBusy()
+            raise self.busy_error()
         _local_purposes[str(self.path)] = purpose
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o660)
             try:
                 if not _try_flock(fd) and not self._break_stale_holder(fd):
-                    raise CameraBusy()
+                    raise self.busy_error()
                 # A record left here means its holder died without releasing. Anything still running in its
                 # camera's process group (a child that closed our descriptor) has no owner: end it.
                 previous = _read_record(fd)

@@ -67,7 +67,8 @@ PARAMS: list[Param] = [
     Param(
         "durationSec",
         "float",
-        "recording time for video; for a jpg the preview (auto-exposure) time before the still",
+        "recording time for video; for a jpg the preview (auto-exposure) time before the still (a warm still, "
+        "CAMERA_WARM_STILLS, has been settling all along and is taken at once: the row records `warm`)",
         0.1,
         _setting("CAPTURE_MAX_DURATION_SEC"),
         control=False,

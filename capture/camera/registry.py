@@ -17,6 +17,7 @@ from django.core.signals import setting_changed
 from capture.camera.backends import CameraBackend, build_backend
 from capture.camera.detection import Detection, SharedDetection
 from capture.camera.lock import CameraLock
+from capture.errors import CameraBusy
 
 # Camera models with a motorised lens, and with the sensor's own HDR (Camera Module 3 is the imx708).
 AUTOFOCUS_MODELS = {"imx708", "imx519", "imx682", "ov64a40"}
@@ -86,7 +87,7 @@ def all_cameras() -> list[Camera]:
 
 
 def camera_lock(index: int) -> CameraLock:
-    return CameraLock(settings.CAMERA_LOCK_PATH, index)
+    return CameraLock(settings.CAMERA_LOCK_PATH, index, busy_error=CameraBusy)
 
 
 def warm_detection() -> None:

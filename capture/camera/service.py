@@ -18,8 +18,10 @@ from django.conf import settings
 from django.utils import timezone
 
 from capture import events, storage
+from capture.camera import warm
 from capture.camera.budget import camera_timeout, capture_budget
 from capture.camera.lock import CameraLease
+from capture.camera.preview import yield_camera
 from capture.camera.registry import MAX_CAMERA_INDEX, Camera, get_camera
 from capture.camera.request import CaptureRequest
 from capture.errors import AnalyzeFailed, CameraBusy, CaptureError, CaptureFailed, CaptureTimeout
@@ -39,6 +41,10 @@ class CaptureService:
         """Take one capture; raise CameraBusy (409), InsufficientStorage (507), CaptureTimeout (504) or
         CaptureFailed (500). `schedule_id`: the schedule whose frame this is (its row links to it)."""
         camera = get_camera(request.camera)
+        if warm.eligible(camera, request):
+            row = warm.take_warm(camera, request, source)
+            if row is not None:
+                return row
         try:
             return self._capture(camera, request, source, schedule_id)
         except CaptureFailed:
@@ -54,7 +60,13 @@ class CaptureService:
         # Before the lock and the camera: a capture that would not fit is a 507 that never touched the camera.
         retention.before_capture(request, source)
         backend = camera.backend
-        with camera.lock.acquire(ttl_sec=capture_budget(request, simulated=backend.simulated)) as lease:
+        lease = camera.lock.acquire(
+            ttl_sec=capture_budget(request, simulated=backend.simulated),
+            # A live preview steps aside; otherwise this costs nothing (only a busy lock is looked at).
+            preempt=yield_camera(camera),
+            preempt_wait_sec=settings.PREVIEW_YIELD_SEC,
+        )
+        with lease:
             _recover_interrupted(request.camera)
             row = Capture.objects.create(
                 format=request.format,
@@ -149,12 +161,13 @@ def refuse_if_busy(body: object) -> None:
     """CameraBusy (409) before the full validation, when the camera the body names is capturing now.
 
     A busy camera is what polling clients meet most, so that answer costs a read of the lock's record and no
-    more; everything else is checked after (a bad body for a free camera is still a 400)."""
+    more; everything else is checked after (a bad body for a free camera is still a 400). A preview holds
+    the camera pre-emptibly, so it is not busy: the capture makes it yield."""
     index = body.get("camera", settings.CAMERA_INDEX) if isinstance(body, dict) else settings.CAMERA_INDEX
     if isinstance(index, int) and not isinstance(index, bool) and 0 <= index <= MAX_CAMERA_INDEX:
         holder = get_camera(index).lock.peek()
         # Only a live holder counts: a camera group a killed holder left is the full path's to clean up.
-        if holder is not None and holder.purpose != "detect" and holder.is_held():
+        if holder is not None and holder.busy and holder.is_held():
             raise CameraBusy()
 
 

@@ -13,8 +13,15 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from capture.camera.detection import Detection
+from capture.camera.preview import preview_status
 from capture.camera.registry import Camera
 from capture.models import Capture
+
+
+class PreviewStatusSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(["running", "starting", "stopped", "failed"])
+    viewers = serializers.IntegerField()
+    fps = serializers.FloatField()
 
 
 class CameraStatusSerializer(serializers.Serializer):
@@ -31,6 +38,7 @@ class CameraStatusSerializer(serializers.Serializer):
     simulated = serializers.BooleanField()
     cameras = serializers.ListField(child=serializers.DictField(), help_text="every camera the last listing found")
     detectedAt = serializers.DateTimeField(allow_null=True)  # noqa: N815
+    preview = PreviewStatusSerializer(help_text="the live preview run by the camera's owner")
 
 
 def camera_status(camera: Camera, detection: Detection | None = None) -> dict:
@@ -38,7 +46,8 @@ def camera_status(camera: Camera, detection: Detection | None = None) -> dict:
     server waits for the first one only when it has never seen any."""
     detection = detection or camera.detection(wait=True)
     holder = camera.lock.peek()
-    capturing = holder is not None and holder.purpose != "detect"  # a listing is brief, and captures wait for it
+    # A listing is brief, and captures wait for it; a preview steps aside for them.
+    capturing = holder is not None and holder.busy
     last_success = Capture.objects.last_success(camera.index)
     last_error = Capture.objects.last_error(camera.index)
     status = {
@@ -53,6 +62,7 @@ def camera_status(camera: Camera, detection: Detection | None = None) -> dict:
         "simulated": camera.backend.simulated,
         "cameras": detection.cameras,
         "detectedAt": _from_epoch(detection.checked_at) if detection.checked_at else None,
+        "preview": preview_status(camera),
     }
     return CameraStatusSerializer(status).data
 
@@ -98,7 +108,7 @@ def camera_summary(camera: Camera, detection: Detection, control_defaults: dict)
             "controlDefaults": control_defaults,
             "backend": camera.backend.name,
             "simulated": camera.backend.simulated,
-            "busy": holder is not None and holder.purpose != "detect",
+            "busy": holder is not None and holder.busy,
             "lastCaptureAt": last_success.finished_at if last_success else None,
         }
     ).data

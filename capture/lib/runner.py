@@ -228,3 +228,98 @@ def _clip(text: str) -> str:
 
 def _ms_since(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
+
+
+class SpawnedProcess:
+    """A long-running child started by spawn(): its own process group, a parent-death signal, stdout as a pipe
+    (or not), stderr into a temporary file whose tail goes to the log when it ends."""
+
+    def __init__(self, proc: subprocess.Popen, argv: list[str], stderr: IO[bytes]) -> None:
+        self.proc = proc
+        self.argv = argv
+        self.pid = proc.pid
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr  # a pipe when asked for (a warm still's progress lines), else None
+        self._stderr = stderr
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = self.proc.poll()
+        return self.returncode
+
+    def send_signal(self, sig: signal.Signals) -> None:
+        """Signal the process itself (not its group): a still's SIGUSR1 trigger."""
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def stop(self, stop_signals: Sequence[signal.Signals] = (signal.SIGTERM,), kill_grace: float = 1.0) -> int:
+        """Each stop signal in turn to the group, `kill_grace` seconds apart, then SIGKILL; returns the exit
+        status. Whatever the child forked dies too. Safe to call twice, and after it died by itself."""
+        try:
+            if self.poll() is None:
+                self.returncode = stop_process_group(self.proc, stop_signals, kill_grace)
+            else:
+                self.returncode = self.proc.wait()
+        finally:
+            _signal_group(self.pid, signal.SIGKILL)
+            self.close()
+        return self.returncode
+
+    def stderr_tail(self, chars: int = OUTPUT_TAIL_CHARS) -> str:
+        if self._stderr.closed:
+            return ""
+        return _tail(self._stderr, chars)
+
+    def close(self) -> None:
+        """Close our ends (stdout pipe, stderr file); log how it ended."""
+        if self._stderr.closed:
+            return
+        tail = _clip(self.stderr_tail())
+        log.info("exit %s: %s (pid %d) | stderr: %s", self.returncode, self.argv[0], self.pid, tail)
+        for pipe in (self.stdout, self.stderr):
+            if pipe is not None:
+                pipe.close()
+        self._stderr.close()
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    stdout_pipe: bool = True,
+    stderr_pipe: bool = False,
+    pass_fds: Sequence[int] = (),
+    cwd: str | os.PathLike | None = None,
+) -> SpawnedProcess:
+    """Start a long-running command (a preview, a warm still) and return at once; stop it with .stop().
+
+    Like run_command(): an argv list, its own process group, and a parent-death SIGKILL, so a `kill -9` of
+    the caller leaves no camera process behind. The parent-death signal fires when the *thread* that
+    spawned exits, so call this from a thread that lives as long as the child (the event loop's).
+    Raises CommandFailed when the command can't start."""
+    argv = [str(arg) for arg in argv]
+    log.info("spawn: %s", shlex.join(argv))
+    stderr = tempfile.TemporaryFile()
+    try:
+        if not shutil.which(argv[0]):
+            raise FileNotFoundError(2, "No such file or directory", argv[0])
+        spawn_argv, preexec_fn = _spawn_args(argv)
+        proc = subprocess.Popen(
+            spawn_argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if stdout_pipe else subprocess.DEVNULL,
+            stderr=subprocess.PIPE if stderr_pipe else stderr,
+            cwd=cwd,
+            pass_fds=tuple(pass_fds),
+            start_new_session=True,
+            preexec_fn=preexec_fn,
+            bufsize=0,
+        )
+    except OSError as exc:
+        stderr.close()
+        result = CommandResult(argv, None, "", str(exc), 0)
+        raise CommandFailed(f"could not start {argv[0]}: {exc.strerror or exc}", result) from exc
+    return SpawnedProcess(proc, argv, stderr)

@@ -22,6 +22,12 @@ when the file is run directly. Environment knobs (all optional):
   STANDIN_FORK_CHILD=1     fork a child (same process group, inherits the sensor lock) that sleeps 600 s
   STANDIN_FAIL=<message>   fail after start-up with "ERROR: *** <message> ***", exit 255
   STANDIN_LIST_SEC         how long --list-cameras takes (default 0; it logs list-start/list-end in runs.log)
+  STANDIN_SPEED            rpicam-vid's `--codec mjpeg -o -` stream: frames come this many times faster than
+                           --framerate (soak tests; default 1)
+  STANDIN_STALL_AFTER      that stream stops sending frames (and hangs until stopped) after this many
+                           frames: a stalled camera
+  STANDIN_FRAME_STAMP=1    each streamed frame carries a JPEG comment `t=<unix time>` written just before it
+                           leaves (the frame-latency benchmark)
 
 Files in the state dir:
 
@@ -43,6 +49,9 @@ Behaviour worth knowing:
               rpicam-vid and rpicam-hello log "Halting: reached timeout of N milliseconds." when it runs out.
   signals     SIGTERM kills every app (after noting it in runs.log); SIGINT stops rpicam-vid cleanly once
               it has started and kills rpicam-still/rpicam-hello; -s modes use SIGUSR1/SIGUSR2.
+  -o -       rpicam-vid `--codec mjpeg -o -` streams: concatenated JPEGs at the frame rate (paced, cycling
+              through one second of rendered test pattern), until -t, SIGINT (exit 0) or SIGUSR2. A reader that
+              closes the pipe makes it abort with `what():  failed to write output bytes`, exit 134 (fact sheet §8).
   --hflip/--vflip/--rotation 180 flip the rendered pictures; 90/270 and other angles fail like the app.
   --metadata FILE|- with --metadata-format json|txt: the capture's (for video: the last frame's) libcamera
               controls; LensPosition only on imx708. An unopenable FILE is silently skipped, as for real.
@@ -1428,6 +1437,8 @@ def run_still(ctx: Context) -> int:
         events.on_signal(signal.SIGUSR2, "quit")
     if o.keypress:
         events.watch_stdin()
+    # At -v 2, once the camera runs (and so after the -s handlers): a trigger is safe from here on.
+    ctx.log.app("Camera started!", 2)
 
     def capture() -> None:
         nonlocal counter
@@ -1436,6 +1447,7 @@ def run_still(ctx: Context) -> int:
         name = still_filename(o, encoding, counter)
         if name:
             save_still(ctx, name, encoding, width, height)
+            ctx.log.app(f"Saved image {width} x {height} to file {name}", 2)  # only once the file is complete
             if o.metadata:  # after the image, like save_metadata() in rpicam_still.cpp
                 write_metadata(ctx, capture_metadata(ctx, STILL_FRAME_DURATION_US))
         counter += 1
@@ -1610,6 +1622,11 @@ def run_vid(ctx: Context) -> int:
     if o.keypress:
         events.watch_stdin()
 
+    if out is sys.stdout.buffer and plan.muxer == "mjpeg":
+        stream_mjpeg(ctx, events, out, width, height, fps)
+        ctx.session.stop = events.stopped_by
+        return 0
+
     frames_wanted = int(o.frames)
     recorded = record(
         events,
@@ -1637,6 +1654,45 @@ def run_vid(ctx: Context) -> int:
     if o.metadata and frames > 0:
         write_metadata(ctx, capture_metadata(ctx, round(1e6 / fps)), "\n")  # the last frame's
     return 0
+
+
+def stream_mjpeg(ctx: Context, events: Events, out: IO[bytes], width: int, height: int, fps: float) -> None:
+    """The preview pipe: frames written one by one as the sensor delivers them, not at the end."""
+    loop_frames = max(1, min(30, round(fps)))
+    rendered = run_ffmpeg(
+        test_source(width, height, fps, flips(ctx.opts))
+        + ["-frames:v", str(loop_frames), "-c:v", "mjpeg", "-q:v", "8", "-pix_fmt", "yuvj420p", "-f", "mjpeg", "pipe:1"]
+    )
+    frames = [b"\xff\xd8" + chunk for chunk in rendered.split(b"\xff\xd8") if chunk]
+    interval = 1.0 / (fps * env_float("STANDIN_SPEED", 1.0))
+    stall_after = int(os.environ.get("STANDIN_STALL_AFTER", "0") or 0)
+    stamp = os.environ.get("STANDIN_FRAME_STAMP") == "1"
+    deadline = None if ctx.timeout == 0 else time.monotonic() + ctx.timeout
+    next_at = time.monotonic()
+    sent = 0
+    while True:
+        event = events.poll(max(0.0, next_at - time.monotonic()))
+        if event in ("stop", "quit"):
+            return
+        if deadline is not None and time.monotonic() >= deadline:
+            events.timed_out = True
+            halting(ctx)
+            return
+        if event is not None or time.monotonic() < next_at:
+            continue
+        next_at += interval
+        if stall_after and sent >= stall_after:
+            continue  # a stalled camera: alive, sending nothing
+        frame = frames[sent % len(frames)]
+        if stamp:
+            comment = f"t={time.time():.6f}".encode()
+            frame = frame[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + frame[2:]
+        try:
+            out.write(frame)
+            out.flush()
+        except OSError:
+            abort_with("failed to write output bytes", ctx.session)
+        sent += 1
 
 
 def record(events: Events, timeout: float, length: float | None, paused: bool) -> float:

@@ -40,6 +40,14 @@ class CameraBackend(ABC):
         camera reported about the shot (exposure, gains, ...) when it reports anything."""
 
     @abstractmethod
+    def preview_argv(self, camera: int, width: int, height: int, fps: int, controls: dict) -> list[str]:
+        """The camera process of the live preview: concatenated JPEGs on stdout until SIGINT."""
+
+    def warm_still_argv(self, camera: int, width: int, height: int, controls: dict, output: str) -> list[str] | None:
+        """A still process that waits for SIGUSR1 triggers (warm stills), or None when the backend has none."""
+        return None
+
+    @abstractmethod
     def detect_now(self) -> Detection:
         """Look for cameras; may run a subprocess, so never call it on a request path."""
 

@@ -251,6 +251,41 @@ class RpicamBackend(CameraBackend):
                 return found
         raise CaptureFailed(f"No camera app found: install rpicam-apps (looked for {', '.join(candidates)})")
 
+    # --- Preview ---
+
+    def preview_argv(self, camera: int, width: int, height: int, fps: int, controls: dict) -> list[str]:
+        # Only the picture's orientation applies: the preview runs with the camera's automatic controls.
+        orientation = {name: controls[name] for name in ("rotation", "hflip", "vflip") if name in controls}
+        return [
+            self._command(self.vid_commands),
+            "--nopreview",
+            "--camera", str(camera),
+            "--timeout", "0",
+            "--codec", "mjpeg",
+            "--width", str(width),
+            "--height", str(height),
+            "--framerate", str(fps),
+            *control_args(orientation),
+            "--output", "-",
+        ]  # fmt: skip
+
+    def warm_still_argv(self, camera: int, width: int, height: int, controls: dict, output: str) -> list[str] | None:
+        # Signal mode (-s with -t 0): SIGUSR1 takes one still, SIGUSR2 exits. `-v 2` logs `Camera started!` once
+        # a trigger is safe and `Saved image ... to file NAME` once the file is complete (fact sheet §4, §8).
+        return [
+            self._command(self.still_commands),
+            "--nopreview",
+            "--camera", str(camera),
+            "--timeout", "0",
+            "--signal",
+            "--verbose", "2",
+            "--width", str(width),
+            "--height", str(height),
+            "--encoding", "jpg",
+            *control_args(controls),
+            "--output", output,
+        ]  # fmt: skip
+
     # --- Detection ---
 
     def detect_now(self) -> Detection:

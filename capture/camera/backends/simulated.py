@@ -74,6 +74,16 @@ class SimulatedBackend(CameraBackend):
         session.run_camera(argv, stop_signals=[signal.SIGINT, signal.SIGTERM])
         return None
 
+    def preview_argv(self, camera: int, width: int, height: int, fps: int, controls: dict) -> list[str]:
+        # ffmpeg's moving test pattern, paced at the frame rate (-re) like a camera.
+        flips = [name for name in ("hflip", "vflip") if bool(controls.get(name)) != (controls.get("rotation") == 180)]
+        return [
+            find_ffmpeg(self.ffmpeg), "-hide_banner", "-loglevel", "error", "-nostdin",
+            "-re", "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={fps}",
+            *(["-vf", ",".join(flips)] if flips else []),
+            "-c:v", "mjpeg", "-q:v", "5", "-pix_fmt", "yuvj420p", "-f", "mjpeg", "pipe:1",
+        ]  # fmt: skip
+
     def detect_now(self) -> Detection:
         return self._detection
 
