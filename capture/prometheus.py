@@ -21,6 +21,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from capture import tokens
+from capture.camera.preview import preview_status
+from capture.camera.registry import all_cameras
 from capture.models import AnalysisJob, ApiToken, Capture, EventDelivery
 
 # Capture times (request to file published), in seconds: a still takes about 1-3 s, a video its length plus.
@@ -28,12 +30,14 @@ CAPTURE_SECONDS_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
 
 
 def preview_stats() -> dict[int, dict[str, float]]:
-    """The live preview's figures, {camera index: {"viewers": n, "fps": frames per second}}.
-
-    A hook for the preview (stream and snapshot routes): it has none to give yet, so this is empty and the
-    preview metrics have no samples. Fill it from wherever the preview keeps its state.
-    """
-    return {}
+    """The live preview's figures, {camera index: {"viewers": n, "fps": frames per second}}, asked of each
+    camera's owner (the one process that knows them); a camera without a running owner has none."""
+    stats = {}
+    for camera in all_cameras():
+        status = preview_status(camera)
+        if status["state"] != "stopped" or status["viewers"]:
+            stats[camera.index] = {"viewers": status["viewers"], "fps": status["fps"]}
+    return stats
 
 
 class DatabaseCollector:

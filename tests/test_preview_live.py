@@ -56,6 +56,9 @@ def test_ten_viewers_get_frames_from_one_camera_process(live):
         assert status["preview"]["state"] == "running"
         assert status["preview"]["viewers"] == 10
         assert status["busy"] is False  # the preview steps aside for captures: not busy
+        metrics = live.server.get("/metrics").text  # asked of the owner at scrape time, like status
+        assert 'camsite_preview_viewers{camera="0"} 10.0' in metrics
+        assert 'camsite_preview_fps{camera="0"}' in metrics
     finally:
         close_all(started)
 
