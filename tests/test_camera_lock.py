@@ -13,7 +13,7 @@ import pytest
 
 from capture.camera.lock import CameraLock
 from capture.errors import CameraBusy
-from tests.conftest import python_subprocess
+from tests.conftest import python_subprocess, wait_until
 
 HOLD_LOCK = """
 import sys, time
@@ -133,7 +133,7 @@ def test_an_orphaned_camera_process_of_a_dead_holder_is_killed(lock):
         pass_fds=(fd,),
         start_new_session=True,
     )
-    time.sleep(0.3)
+    wait_until(lambda: flock_held(lock.path), message="the camera process holds the lock")
     dead_pid = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     ).stdout.strip()
@@ -192,3 +192,17 @@ def test_a_group_of_zombies_holds_nothing():
         assert not _group_alive(camera.pid)  # ...but nothing in it runs
     finally:
         camera.wait()
+
+
+def flock_held(path: Path) -> bool:
+    """Whether some open file description holds an flock on `path` (a new one of ours can't take it)."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
