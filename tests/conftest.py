@@ -38,7 +38,7 @@ def _mark_groups_in_node_ids(items: list[pytest.Item]) -> None:
     """pytest-xdist 3.8 tells its scheduler a test's group by appending `@group` to the node id, but pytest 9.2
     keeps node ids in `_id`, so its write is lost and groups are ignored (pytest-dev/pytest-xdist#1386). Make
     the same write where pytest 9.2 reads it; a no-op outside `--dist loadgroup` and once xdist's own works."""
-    if not items or not items[0].config.getvalue("loadgroup") or not hasattr(items[0], "_id"):
+    if not items or not getattr(items[0].config.option, "loadgroup", False) or not hasattr(items[0], "_id"):
         return
     from _pytest.nodeid import NodeId
 
