@@ -1,7 +1,9 @@
 # Two commands on a fresh machine with Python >= 3.11 and make:
 #   make run    set up .venv, migrate, collect static files, start gunicorn on $PORT (3000) and the
 #               analysis worker (manage.py serve runs both; Ctrl-C stops both)
-#   make test   set up .venv with the test tools, then lint, check migrations and run the whole suite
+#   make test   set up .venv with the test tools, then lint, check migrations and run the whole suite,
+#               in parallel (pytest-xdist, one worker per core up to 4; TEST_WORKERS=1 for one)
+#   make test-fast  the developer's loop: the suite without the `slow` tests (real servers), in parallel
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +11,12 @@ PY := $(VENV)/bin/python
 PORT ?= 3000
 export PORT
 
-.PHONY: run test bench lint fmt check clean
+.PHONY: run test test-fast bench lint fmt check clean
+
+# pytest-xdist workers: one per core, at most 4 (most slow tests are subprocesses that wait on each other).
+# loadgroup keeps a module's tests on one worker when they share a module-scoped server (tests/conftest.py).
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadgroup
 
 # requirements.txt only: what the server needs.
 $(VENV)/.runtime: requirements.txt
@@ -45,7 +52,11 @@ fmt: $(VENV)/.dev
 test: lint $(VENV)/.dev
 	DJANGO_SETTINGS_MODULE=camsite.test_settings $(PY) manage.py check --fail-level WARNING
 	DJANGO_SETTINGS_MODULE=camsite.test_settings $(PY) manage.py makemigrations --check --dry-run
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_PARALLEL)
+
+# Everything but the tests marked slow (real gunicorn, browsers, installs, load): under 2 minutes.
+test-fast: $(VENV)/.dev
+	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not slow"
 
 # Performance figures as one JSON object (needs nginx for the /uploads comparison: apt-get install nginx).
 bench: $(VENV)/.dev

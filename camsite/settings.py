@@ -6,6 +6,7 @@ camsite.env; the README's configuration table lists them all. Nothing else in th
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -251,6 +252,10 @@ HUEY = {
 }
 if HUEY_BACKEND == "sqlite":
     HUEY.update(huey_class="huey.SqliteHuey", filename=str(HUEY_SQLITE_PATH))
+    # huey.storage imports redis-py whenever it is installed (requirements.txt has it, for HUEY_BACKEND=redis):
+    # about 6 MB in every web worker and in the analysis worker. Nothing uses it with the SQLite queue, so it is
+    # marked absent before djhuey loads huey; huey then leaves its Redis storage undefined.
+    sys.modules.setdefault("redis", None)
 else:
     HUEY.update(huey_class="huey.RedisHuey", url=HUEY_REDIS_URL)
 

@@ -12,11 +12,14 @@ from django.conf import settings  # noqa: E402
 
 from camsite.env import env_int, env_str  # noqa: E402
 from capture.camera.budget import longest_capture_sec  # noqa: E402
+from capture.lib.web_size import default_web_size, memory_total_bytes  # noqa: E402
 
 bind = env_str("GUNICORN_BIND", f"0.0.0.0:{settings.PORT}")
 worker_class = "gthread"
-workers = env_int("WEB_CONCURRENCY", 2, minimum=1)
-threads = env_int("GUNICORN_THREADS", 4, minimum=1)
+# Unset: sized from the machine's memory (one worker with 8 threads on a Pi with 1 GB or less).
+_size = default_web_size(memory_total_bytes())
+workers = env_int("WEB_CONCURRENCY", _size.workers, minimum=1)
+threads = env_int("GUNICORN_THREADS", _size.threads, minimum=1)
 
 # Longer than the longest capture allowed (capture.camera.budget), so gunicorn never kills a worker in the
 # middle of a legitimate capture.

@@ -20,3 +20,8 @@ def collect_static(static_root: Path, env: dict[str, str]) -> dict[str, str]:
         timeout=120,
     )
     return {"STATIC_ROOT": str(static_root)}
+
+
+def with_collected_static(server) -> None:
+    """A `before_start` for the gunicorn fixtures: collect static files into the server's own directory."""
+    server.env.update(collect_static(server.tmp / "static", server.env))

@@ -12,9 +12,55 @@ from rest_framework.test import APIClient
 
 from capture.camera.detection import THREAD_NAME
 from capture.camera.registry import reset_cameras
-from tests.net import free_port, wait_for_http  # noqa: F401 - re-exported for the tests
+from tests.net import free_port, wait_for_http, wait_until  # noqa: F401 - re-exported for the tests
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.hookimpl(wrapper=True)  # before every plain hook, pytest-xdist's reading of the groups among them
+def pytest_collection_modifyitems(items: list[pytest.Item]):
+    """Under `--dist loadgroup`, keep a module's tests on one worker when they share a module-scoped fixture
+    of ours (a server, a browser, an installation), so it is set up once instead of once per worker."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info and any(_shared_by_module(defs[-1]) for defs in info.name2fixturedefs.values()):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    result = yield
+    _mark_groups_in_node_ids(items)
+    return result
+
+
+def _shared_by_module(fixturedef) -> bool:
+    return fixturedef.scope in ("module", "class") and fixturedef.func.__module__.startswith("tests.")
+
+
+def _mark_groups_in_node_ids(items: list[pytest.Item]) -> None:
+    """pytest-xdist 3.8 tells its scheduler a test's group by appending `@group` to the node id, but pytest 9.2
+    keeps node ids in `_id`, so its write is lost and groups are ignored (pytest-dev/pytest-xdist#1386). Make
+    the same write where pytest 9.2 reads it; a no-op outside `--dist loadgroup` and once xdist's own works."""
+    if not items or not getattr(items[0].config.option, "loadgroup", False) or not hasattr(items[0], "_id"):
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        groups = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                         for mark in item.iter_markers("xdist_group")})  # fmt: skip
+        suffix = "@" + "_".join(groups)
+        if groups and not item.nodeid.endswith(suffix):
+            item._id = NodeId.parse(item.nodeid + suffix)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def worker_environment(tmp_path_factory):
+    """Defaults a subprocess would otherwise share with every other test run on the machine (the lock under
+    /tmp, the stand-ins' state dir) point into this pytest(-xdist worker) process's own directory instead.
+    Tests that need their own still set them (the `standins` fixture, GunicornServer)."""
+    own = tmp_path_factory.mktemp("worker")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("CAMERA_LOCK_PATH", str(own / "camera.lock"))
+    patch.setenv("STANDIN_STATE_DIR", str(own / "standin-state"))
+    yield own
+    patch.undo()
 
 
 @pytest.fixture(autouse=True)
@@ -35,6 +81,49 @@ def wait_for_detection(timeout: float = 15) -> None:
     for thread in threading.enumerate():
         if thread.name == THREAD_NAME:
             thread.join(timeout)
+
+
+def _gunicorn_factory(make_dir):
+    from tests.servers import GunicornServer
+
+    started: list[GunicornServer] = []
+
+    def start(*, workers: int = 2, threads: int = 2, env: dict[str, str] | None = None, before_start=None):
+        server = GunicornServer(make_dir(), workers=workers, threads=threads, env=env)
+        started.append(server)  # before start(): a server that fails half-way is stopped too
+        if before_start:
+            before_start(server)  # e.g. collect static files into server.tmp with server.env
+        return server.start()
+
+    return start, started
+
+
+@pytest.fixture
+def gunicorn(tmp_path):
+    """Start a real gunicorn (tests/servers.py GunicornServer) with these settings; stopped after the test.
+
+        server = gunicorn(workers=1, threads=4, env={"AUTH_TOKEN": "t"})
+
+    Each call gets its own port, database, upload directory and lock under tmp_path."""
+    count = iter(range(1_000))
+    start, started = _gunicorn_factory(lambda: _fresh_dir(tmp_path / f"gunicorn{next(count)}"))
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def module_gunicorn(tmp_path_factory):
+    """Like `gunicorn`, for a server that all of a module's tests share (stopped after the module)."""
+    start, started = _gunicorn_factory(lambda: tmp_path_factory.mktemp("gunicorn"))
+    yield start
+    for server in started:
+        server.stop()
+
+
+def _fresh_dir(path: Path) -> Path:
+    path.mkdir()
+    return path
 
 
 @pytest.fixture

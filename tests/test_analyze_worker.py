@@ -20,12 +20,10 @@ FINAL = {"done", "failed"}
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(gunicorn) -> GunicornServer:
     # One worker thread (the default is 2): these tests count the messages a single busy thread leaves queued.
     env = {"SIMULATED_SPEED": "5", "ANALYSIS_RETRY_DELAY_SEC": "1", "HUEY_WORKERS": "1"}
-    server = GunicornServer(tmp_path, workers=1, threads=4, env=env).start()
-    yield server
-    server.stop()
+    return gunicorn(workers=1, threads=4, env=env)
 
 
 @pytest.fixture
@@ -117,7 +115,7 @@ def test_jobs_queued_while_the_worker_is_down_run_when_it_starts(server, worker)
         Image.new("L", (64, 48), 60 * n).save(server.uploads / name)
     job_ids = [analyze(server, name) for name in names]
 
-    time.sleep(1.5)
+    # No worker runs yet, so nothing can take them: they wait, on disk.
     assert [server.get(f"/api/analyze/{job}").json()["status"] for job in job_ids] == ["queued"] * 3
     assert messages_in_queue(server.tmp / "huey.sqlite3") == 3  # SqliteHuey keeps them on disk
 
@@ -198,28 +196,26 @@ def test_a_file_that_cannot_be_analysed_fails_at_once_with_its_error(server, wor
 
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server (apt install redis-server)")
-def test_the_same_jobs_run_on_redis_huey(tmp_path):
+def test_the_same_jobs_run_on_redis_huey(tmp_path, gunicorn):
     port = free_port()
     redis = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
         cwd=tmp_path,
     )
-    server = worker = None
+    worker = None
     try:
         env = {"HUEY_BACKEND": "redis", "HUEY_REDIS_URL": f"redis://127.0.0.1:{port}/0", "SIMULATED_SPEED": "5"}
-        server = GunicornServer(tmp_path, workers=1, threads=4, env=env).start()
+        server = gunicorn(workers=1, threads=4, env=env)
         worker = HueyWorker(server.env, tmp_path / "worker.log").start()
         assert "queue: redis redis://127.0.0.1" in worker.log()
         answer = server.post("/api/camera/capture-and-analyze", {"format": "jpg", "width": 320, "height": 240})
         assert answer.status_code == 200, answer.text
         job = poll_job(server, answer.json()["jobId"])
         assert job["status"] == "done" and job["result"]["width"] == 320
-        assert not (tmp_path / "huey.sqlite3").exists()  # nothing went through SQLite
+        assert not (server.tmp / "huey.sqlite3").exists()  # nothing went through SQLite
     finally:
         if worker:
             worker.stop()
-        if server:
-            server.stop()
         redis.terminate()
         redis.wait(timeout=10)

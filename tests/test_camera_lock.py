@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from capture.camera.lock import CameraLock, LockBusy
-from tests.conftest import python_subprocess
+from tests.conftest import python_subprocess, wait_until
 
 HOLD_LOCK = """
 import sys, time
@@ -132,7 +132,7 @@ def test_an_orphaned_camera_process_of_a_dead_holder_is_killed(lock):
         pass_fds=(fd,),
         start_new_session=True,
     )
-    time.sleep(0.3)
+    wait_until(lambda: flock_held(lock.path), message="the camera process holds the lock")
     dead_pid = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     ).stdout.strip()
@@ -236,3 +236,17 @@ def test_a_capture_holder_is_never_asked_to_yield(lock):
     finally:
         holder.kill()
         holder.wait()
+
+
+def flock_held(path: Path) -> bool:
+    """Whether some open file description holds an flock on `path` (a new one of ours can't take it)."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False

@@ -23,10 +23,8 @@ TOKEN = "smoke-secret"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    server = GunicornServer(tmp_path_factory.mktemp("smoke"), env={"AUTH_TOKEN": TOKEN}).start()
-    yield server
-    server.stop()
+def server(module_gunicorn) -> GunicornServer:
+    return module_gunicorn(env={"AUTH_TOKEN": TOKEN})
 
 
 def smoke_script(**env: str) -> subprocess.CompletedProcess:

@@ -10,18 +10,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import capture_processes, probe
+from tests.conftest import capture_processes, probe, wait_until
 from tests.servers import GunicornServer
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def server(tmp_path, standins):
+def server(gunicorn, standins) -> GunicornServer:
     # `standins` put the stand-in apps on PATH (inherited by gunicorn) and set their state directory.
-    server = GunicornServer(tmp_path, workers=2, threads=3, env={"CAMERA_BACKEND": "rpicam"}).start()
-    yield server
-    server.stop()
+    return gunicorn(workers=2, threads=3, env={"CAMERA_BACKEND": "rpicam"})
 
 
 def test_the_seed_curl_examples_work(server):
@@ -82,23 +80,23 @@ def test_killing_the_worker_mid_capture_frees_the_camera_at_once(server, standin
         pending = pool.submit(
             server.post, "/api/camera/capture", {"format": "h264", "durationSec": 20, "width": 320, "height": 240}
         )
-        deadline = time.monotonic() + 10
-        record = {}
-        while time.monotonic() < deadline and not record.get("cameraPgid"):
-            text = server.lock_path.read_text() if server.lock_path.exists() else ""
-            record = json.loads(text) if text.strip() else {}
-            time.sleep(0.05)
-        assert record.get("cameraPgid"), "the capture never started"
+        record = wait_until(lambda: lock_record(server.lock_path).get("cameraPgid") and lock_record(server.lock_path),
+                            message="the capture started")  # fmt: skip
         os.kill(record["pid"], signal.SIGKILL)  # the gunicorn worker holding the camera
         with pytest.raises(Exception):  # noqa: B017 - the connection dies with the worker
             pending.result()
 
     # The camera process died with its worker (it had 20 s to go), so the camera is free straight away.
-    time.sleep(0.5)
-    assert capture_processes(standins) == []
+    wait_until(lambda: capture_processes(standins) == [], timeout=5, message="no camera process left")
     retry = server.post("/api/camera/capture", {"format": "jpg", "durationSec": 0.5, "width": 320, "height": 240})
     assert retry.status_code == 200, retry.text
 
     history = server.get("/api/captures/").json()["results"]
     assert [row["status"] for row in history] == ["ok", "interrupted"]
     assert sorted(p.name for p in server.uploads.iterdir()) == [retry.json()["filename"]]  # no partial file left
+
+
+def lock_record(path) -> dict:
+    """The camera lock's holder record (empty while nobody holds it)."""
+    text = path.read_text() if path.exists() else ""
+    return json.loads(text) if text.strip() else {}

@@ -11,7 +11,7 @@ from capture.camera.backends.rpicam import parse_list_cameras
 from capture.camera.lock import CameraLock
 from capture.camera.registry import reset_cameras
 from capture.models import Capture
-from tests.conftest import capture_processes, probe, wait_for_detection
+from tests.conftest import capture_processes, probe, wait_for_detection, wait_until
 from tests.standins import install_standins
 
 URL = "/api/camera/capture"
@@ -118,7 +118,8 @@ def test_a_camera_held_by_another_program_is_a_409(post_json, standins):
 
     other = subprocess.Popen(["rpicam-hello", "--timeout", "10000", "--nopreview"], stderr=subprocess.DEVNULL)
     try:
-        time.sleep(1)
+        runs = standins / "runs.log"
+        wait_until(lambda: runs.exists() and "start rpicam-hello" in runs.read_text(), message="rpicam-hello started")
         response = capture(post_json, format="jpg", durationSec=0.2)
     finally:
         other.kill()
@@ -150,8 +151,7 @@ def test_a_camera_that_forks_leaves_no_process_behind(post_json, standins, monke
     monkeypatch.setenv("STANDIN_FORK_CHILD", "1")
     response = capture(post_json, format="jpg", durationSec=0.2)
     assert response.status_code == 200
-    time.sleep(0.2)
-    assert capture_processes(standins) == []
+    wait_until(lambda: capture_processes(standins) == [], timeout=3, message="no camera process left")
 
 
 def test_the_first_status_already_knows_the_camera(api, standins):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.collected_static import collect_static
+from tests.collected_static import with_collected_static
 from tests.servers import GunicornServer
 
 pytestmark = pytest.mark.slow
@@ -20,15 +20,12 @@ BIG_FILE_BYTES = 256 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("serving")
-    static_root = tmp / "static"
-    server = GunicornServer(tmp, workers=1, threads=2, env={"STATIC_ROOT": str(static_root), "DJANGO_DEBUG": "false"})
-    collect_static(static_root, server.env)
-    server.uploads.mkdir(exist_ok=True)
-    server.start()
-    yield server
-    server.stop()
+def server(module_gunicorn) -> GunicornServer:
+    def prepare(server: GunicornServer) -> None:
+        with_collected_static(server)
+        server.uploads.mkdir(exist_ok=True)
+
+    return module_gunicorn(workers=1, threads=2, env={"DJANGO_DEBUG": "false"}, before_start=prepare)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ if not CHROMIUM:
 
 from playwright.sync_api import Browser, Page  # noqa: E402
 
-from tests.collected_static import collect_static  # noqa: E402
+from tests.collected_static import with_collected_static  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 from tests.servers import GunicornServer  # noqa: E402
 
@@ -29,32 +29,26 @@ VIDEO_SECONDS = 6
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("browser")
-    server = GunicornServer(tmp, workers=2, threads=4, env={"SIMULATED_SPEED": "10"})
-    server.env.update(collect_static(tmp / "static", server.env))
-    server.start()
-    try:
-        subprocess.run(
-            [sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", USER, "--email", "a@b.example"],
-            cwd=ROOT,
-            env={**server.env, "DJANGO_SUPERUSER_PASSWORD": PASSWORD},
-            check=True,
-            timeout=60,
-        )
-        # Captures taken through the API, as a user's script would.
-        server.captures = {}
-        for fmt, body in {
-            "jpg": {"width": 640, "height": 360, "durationSec": 0.5},
-            "h264": {"width": 640, "height": 360, "fps": 25, "durationSec": 2},
-            "mp4": {"width": 1280, "height": 720, "fps": 30, "durationSec": VIDEO_SECONDS},
-        }.items():
-            response = server.post("/api/camera/capture", {"format": fmt, **body})
-            assert response.status_code == 200, response.text
-            server.captures[fmt] = response.json()["filename"]
-        yield server
-    finally:
-        server.stop()
+def server(module_gunicorn) -> GunicornServer:
+    server = module_gunicorn(workers=2, threads=4, env={"SIMULATED_SPEED": "10"}, before_start=with_collected_static)
+    subprocess.run(
+        [sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", USER, "--email", "a@b.example"],
+        cwd=ROOT,
+        env={**server.env, "DJANGO_SUPERUSER_PASSWORD": PASSWORD},
+        check=True,
+        timeout=60,
+    )
+    # Captures taken through the API, as a user's script would.
+    server.captures = {}
+    for fmt, body in {
+        "jpg": {"width": 640, "height": 360, "durationSec": 0.5},
+        "h264": {"width": 640, "height": 360, "fps": 25, "durationSec": 2},
+        "mp4": {"width": 1280, "height": 720, "fps": 30, "durationSec": VIDEO_SECONDS},
+    }.items():
+        response = server.post("/api/camera/capture", {"format": fmt, **body})
+        assert response.status_code == 200, response.text
+        server.captures[fmt] = response.json()["filename"]
+    return server
 
 
 @pytest.fixture

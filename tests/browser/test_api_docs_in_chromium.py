@@ -14,7 +14,7 @@ if not CHROMIUM:
 
 from playwright.sync_api import Browser, Route  # noqa: E402
 
-from tests.collected_static import collect_static  # noqa: E402
+from tests.collected_static import with_collected_static  # noqa: E402
 from tests.servers import GunicornServer  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -24,13 +24,8 @@ HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "tra
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("docs")
-    server = GunicornServer(tmp, workers=1, threads=2, env={"DJANGO_DEBUG": "false"})
-    server.env.update(collect_static(tmp / "static", server.env))
-    server.start()
-    yield server
-    server.stop()
+def server(module_gunicorn) -> GunicornServer:
+    return module_gunicorn(workers=1, threads=2, env={"DJANGO_DEBUG": "false"}, before_start=with_collected_static)
 
 
 @pytest.fixture(scope="module")

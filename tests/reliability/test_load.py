@@ -26,10 +26,8 @@ BODY = {"format": "jpg", "durationSec": 0.3, "width": 320, "height": 240}
 
 
 @pytest.fixture
-def server(tmp_path, standins):
-    server = GunicornServer(tmp_path, workers=3, threads=4, env={"CAMERA_BACKEND": "rpicam"}).start()
-    yield server
-    server.stop()
+def server(gunicorn, standins) -> GunicornServer:
+    return gunicorn(workers=3, threads=4, env={"CAMERA_BACKEND": "rpicam"})
 
 
 def camera_runs(runs_log) -> list[tuple[float, float, str]]:

@@ -21,7 +21,7 @@ TOKEN = "fuzz-token"
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(gunicorn) -> GunicornServer:
     # Small bounds keep every generated capture short; validation of larger values is what's fuzzed.
     env = {
         "SIMULATED_SPEED": "50",
@@ -31,9 +31,7 @@ def server(tmp_path):
         "CAPTURE_MAX_FPS": "30",
         "AUTH_TOKEN": TOKEN,
     }
-    server = GunicornServer(tmp_path, workers=2, threads=4, env=env).start()
-    yield server
-    server.stop()
+    return gunicorn(workers=2, threads=4, env=env)
 
 
 @pytest.mark.timeout(300)
@@ -53,6 +51,7 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(server, tmp_path):
             "--seed", "1",
             "--report", "ndjson", "--report-ndjson-path", str(report),
         ],
+        cwd=tmp_path,  # its .hypothesis/ and .schemathesis/ stay this test's own, not the checkout's
         capture_output=True,
         text=True,
         timeout=300,
