@@ -2,6 +2,7 @@
 #   make run    set up .venv, migrate, collect static files, start gunicorn on $PORT (3000) and the
 #               analysis worker (manage.py serve runs both; Ctrl-C stops both)
 #   make test   set up .venv with the test tools, then lint, check migrations and run the whole suite
+#   make test-postgres   the tests that touch the database again, on a throwaway PostgreSQL cluster
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,7 @@ PY := $(VENV)/bin/python
 PORT ?= 3000
 export PORT
 
-.PHONY: run test bench lint fmt check clean
+.PHONY: run test test-postgres bench lint fmt check clean
 
 # requirements.txt only: what the server needs.
 $(VENV)/.runtime: requirements.txt
@@ -46,6 +47,13 @@ test: lint $(VENV)/.dev
 	DJANGO_SETTINGS_MODULE=camsite.test_settings $(PY) manage.py check --fail-level WARNING
 	DJANGO_SETTINGS_MODULE=camsite.test_settings $(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
+
+# The suite's database tests again on PostgreSQL: each pytest process starts its own throwaway cluster with
+# Debian's postgresql (tests/pg.py; apt-get install postgresql), and each server a test starts gets a database
+# there. The slow tests (real servers, long captures) run on SQLite only in `make test`, except the fleet
+# test, which is PostgreSQL's in both.
+test-postgres: $(VENV)/.dev
+	CAMSITE_TEST_DB=postgres $(PY) -m pytest -m "not slow"
 
 # Performance figures as one JSON object (needs nginx for the /uploads comparison: apt-get install nginx).
 bench: $(VENV)/.dev

@@ -122,6 +122,36 @@ def _check_range(name: str, number: float, minimum: float | None, maximum: float
         raise ImproperlyConfigured(f"{name} must be at most {maximum}, got {number}")
 
 
+# The engines DATABASE_URL may name: what the code is tested on.
+DATABASE_ENGINES = {"postgresql": "django.db.backends.postgresql", "sqlite": "django.db.backends.sqlite3"}
+
+
+def env_database_url(name: str) -> dict | None:
+    """`name` as a database URL (`postgres://user:password@host:5432/camsite`, `sqlite:////abs/path.sqlite3`)
+    parsed into Django's DATABASES entry by dj-database-url, or None when it is unset.
+
+    The URL holds a password, so no message here repeats it: only the part that is wrong."""
+    value = _raw(name)
+    if value is None:
+        return None
+    import dj_database_url
+
+    scheme = value.partition("://")[0].lower()
+    try:
+        config = dj_database_url.parse(value)
+    except dj_database_url.UnknownSchemeError:
+        raise ImproperlyConfigured(f"{name} must be a postgres:// or sqlite:// URL, got {scheme}://") from None
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name} is not a valid database URL (percent-encode special characters in the password)"
+        ) from None
+    if config.get("ENGINE") not in DATABASE_ENGINES.values():
+        raise ImproperlyConfigured(f"{name} must be a postgres:// or sqlite:// URL, got {scheme}://")
+    if not config.get("NAME"):
+        raise ImproperlyConfigured(f"{name} names no database (the path after the host)")
+    return dict(config)
+
+
 def env_per_camera(reserved: tuple[str, ...] = ()) -> dict[int, dict[str, str]]:
     """`CAMERA_<N>_<NAME>=value` variables as {N: {NAME: value}} (raw text: the capture parameters' declaration
     validates them). Names in `reserved` (settings of their own, such as CAMERA_LOCK_PATH) are not camera ones."""

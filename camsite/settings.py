@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from camsite.env import env_bool, env_choice, env_float, env_int, env_list, env_per_camera, env_secret, env_str
+from camsite.env import (
+    DATABASE_ENGINES,
+    env_bool,
+    env_choice,
+    env_database_url,
+    env_float,
+    env_int,
+    env_list,
+    env_per_camera,
+    env_secret,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -76,21 +87,35 @@ TEMPLATES = [
     },
 ]
 
+# SQLite in DATABASE_PATH by default (nothing to install); DATABASE_URL (postgres://...) for several Pis and a
+# central server on one PostgreSQL, or sqlite:////path. Nothing in the code depends on the engine: every
+# concurrent write is one conditional UPDATE, which both serialise per row.
+DATABASE_PATH = Path(env_str("DATABASE_PATH", str(BASE_DIR / "db.sqlite3")))
+DATABASE_CONNECT_TIMEOUT_SEC = env_int("DATABASE_CONNECT_TIMEOUT_SEC", 5, minimum=2, maximum=120)
 DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": Path(env_str("DATABASE_PATH", str(BASE_DIR / "db.sqlite3"))),
-        # Keep each thread's connection: reopening SQLite and re-running the PRAGMAs cost more than the query.
-        "CONN_MAX_AGE": None,
-        "OPTIONS": {
-            # WAL lets readers run beside the one writer; IMMEDIATE transactions plus a busy timeout make
-            # writers queue instead of failing with "database is locked" across gunicorn workers.
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            "transaction_mode": "IMMEDIATE",
-            "timeout": 20,
-        },
-    }
+    "default": env_database_url("DATABASE_URL") or {"ENGINE": DATABASE_ENGINES["sqlite"], "NAME": DATABASE_PATH}
 }
+if DATABASES["default"]["ENGINE"] == DATABASE_ENGINES["sqlite"]:
+    DATABASES["default"].update(
+        {
+            # Keep each thread's connection: reopening SQLite and re-running the PRAGMAs cost more than the query.
+            "CONN_MAX_AGE": None,
+            "OPTIONS": {
+                # WAL lets readers run beside the one writer; IMMEDIATE transactions plus a busy timeout make
+                # writers queue instead of failing with "database is locked" across gunicorn workers.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    )
+else:
+    # A connection per thread kept for a minute, checked before each request reuses it: after the database
+    # was away (a restart, a lost network), the next request reconnects instead of failing on a dead socket.
+    DATABASES["default"].update(CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True)
+    # Give up connecting after a few seconds: a request then answers 503 (capture.api.errors) instead of
+    # hanging while the database is unreachable. A connect_timeout in the URL's query wins.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT_SEC)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -175,10 +200,11 @@ API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
 ANALYSIS_MAX_ATTEMPTS = env_int("ANALYSIS_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
 ANALYSIS_RETRY_DELAY_SEC = env_float("ANALYSIS_RETRY_DELAY_SEC", 5, minimum=0, maximum=3600)
 ANALYSIS_STALE_SEC = env_float("ANALYSIS_STALE_SEC", 900, minimum=10)
-# The queue: SQLite beside the database (no extra server), or Redis. Only the queue: a worker still reads the
-# capture from MEDIA_ROOT and the job from this SQLite database, so it runs on this machine either way.
+# The queue: SQLite beside the database (no extra server), or Redis. Only the queue: the job lives in the
+# database, so a worker on another machine needs DATABASE_URL (PostgreSQL) and Redis, and reads the files
+# through the storage seam (object storage when STORAGE_BACKEND=s3).
 HUEY_BACKEND = env_choice("HUEY_BACKEND", "sqlite", ("sqlite", "redis"))
-HUEY_SQLITE_PATH = Path(env_str("HUEY_SQLITE_PATH", str(DATABASES["default"]["NAME"].with_name("huey.sqlite3"))))
+HUEY_SQLITE_PATH = Path(env_str("HUEY_SQLITE_PATH", str(DATABASE_PATH.with_name("huey.sqlite3"))))
 HUEY_REDIS_URL = env_str("HUEY_REDIS_URL", "redis://127.0.0.1:6379/0")
 HUEY_WORKERS = env_int("HUEY_WORKERS", 1, minimum=1, maximum=16)
 HUEY = {
