@@ -122,6 +122,19 @@ def _check_range(name: str, number: float, minimum: float | None, maximum: float
         raise ImproperlyConfigured(f"{name} must be at most {maximum}, got {number}")
 
 
+HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+def env_host_name(name: str, default: str) -> str:
+    """A host's name as rows, object keys and `?host=` carry it: letters, digits, '.', '_', '-', at most 63."""
+    value = env_str(name, default)
+    if not HOST_NAME.fullmatch(value):
+        raise ImproperlyConfigured(
+            f"{name} must be 1-63 letters, digits, '.', '_' or '-' (starting with a letter or digit), got {value!r}"
+        )
+    return value
+
+
 # The engines DATABASE_URL may name: what the code is tested on.
 DATABASE_ENGINES = {"postgresql": "django.db.backends.postgresql", "sqlite": "django.db.backends.sqlite3"}
 

@@ -6,6 +6,7 @@ camsite.env; the README's configuration table lists them all. Nothing else in th
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from camsite.env import (
@@ -14,6 +15,7 @@ from camsite.env import (
     env_choice,
     env_database_url,
     env_float,
+    env_host_name,
     env_int,
     env_list,
     env_per_camera,
@@ -36,6 +38,11 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["*"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 PORT = env_int("PORT", 3000, minimum=1, maximum=65535)
+
+# This server's name on a shared database: every Capture and AnalysisJob records it, and crash recovery,
+# status, file names and job claiming only ever touch this host's rows. Two Pis on one database need two names
+# (Raspberry Pi OS names every Pi `raspberrypi`: set a hostname, or this).
+CAMSITE_HOST = env_host_name("CAMSITE_HOST", socket.gethostname())
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -224,7 +231,8 @@ HUEY = {
 if HUEY_BACKEND == "sqlite":
     HUEY.update(huey_class="huey.SqliteHuey", filename=str(HUEY_SQLITE_PATH))
 else:
-    HUEY.update(huey_class="huey.RedisHuey", url=HUEY_REDIS_URL)
+    # A worker reads its own host's files: on a Redis shared by several Pis, each host has its own queue.
+    HUEY.update(huey_class="huey.RedisHuey", url=HUEY_REDIS_URL, name=f"camsite-{CAMSITE_HOST}")
 
 # --- REST framework ---------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -79,6 +79,7 @@ class CaptureAdmin(admin.ModelAdmin):
     list_display = [
         "id",
         "thumbnail",
+        "host",
         "file_link",
         "format_label",
         "resolution",
@@ -91,7 +92,7 @@ class CaptureAdmin(admin.ModelAdmin):
         "source_name",
     ]
     list_display_links = ["id", "thumbnail"]
-    list_filter = ["camera_index", "format", "status", SourceFilter, ("requested_at", CreatedFilter), "backend"]
+    list_filter = ["host", "camera_index", "format", "status", SourceFilter, ("requested_at", CreatedFilter), "backend"]
     search_fields = ["filename", "requested_filename"]
     date_hierarchy = "requested_at"
     list_per_page = 50
@@ -103,7 +104,7 @@ class CaptureAdmin(admin.ModelAdmin):
     delete_selected_confirmation_template = "admin/capture/capture/delete_selected_confirmation.html"
 
     fieldsets = [
-        (None, {"fields": ["file_link", "status_badge", "error", "source_name", "backend"]}),
+        (None, {"fields": ["file_link", "status_badge", "error", "host", "source_name", "backend"]}),
         (
             "Parameters",
             {
@@ -465,14 +466,16 @@ def media_preview(capture: Capture) -> str:
 class AnalysisJobAdmin(admin.ModelAdmin):
     """The analyzer's jobs (POST /api/analyze, capture-and-analyze, "Analyze again"), read-only."""
 
-    list_display = ["job_id", "filename", "capture_link", "status", "verdict", "created_at", "run_time", "attempts"]
-    list_filter = ["status", "created_at"]
+    list_display = [
+        "job_id", "host", "filename", "capture_link", "status", "verdict", "created_at", "run_time", "attempts",
+    ]  # fmt: skip
+    list_filter = ["host", "status", "created_at"]
     search_fields = ["filename", "job_id"]
     date_hierarchy = "created_at"
     list_select_related = ["capture"]
     fields = [
-        "job_id", "filename", "capture_link", "status", "error", "attempts", "worker", "created_at", "started_at",
-        "finished_at", "result_json",
+        "job_id", "host", "filename", "capture_link", "status", "error", "attempts", "worker", "created_at",
+        "started_at", "finished_at", "result_json",
     ]  # fmt: skip
     readonly_fields = fields
 

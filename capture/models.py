@@ -19,21 +19,33 @@ from capture.formats import FORMATS
 HAS_ERROR = ~models.Q(error="") | ~models.Q(analyze_error="")
 
 
-class CaptureQuerySet(models.QuerySet):
-    """The state questions about one camera, asked the same way by status, summaries and crash recovery."""
+def this_host() -> str:
+    """The host this process speaks for (CAMSITE_HOST): the default `host` of every row it makes.
 
-    def for_camera(self, camera: int) -> CaptureQuerySet:
-        return self.filter(camera_index=camera)
+    Rows carry their host so that several Pis and a central server can share one database. A model added later
+    that a Pi acts on by itself (a Schedule) records its host the same way, and each Pi runs only its own."""
+    return settings.CAMSITE_HOST
+
+
+class CaptureQuerySet(models.QuerySet):
+    """The state questions about one camera of this host, asked the same way by status, summaries and crash
+    recovery. Camera 0 of another Pi on the same database is another camera: its rows are never counted here."""
+
+    def on_host(self, host: str | None = None) -> CaptureQuerySet:
+        return self.filter(host=host or this_host())
+
+    def for_camera(self, camera: int, host: str | None = None) -> CaptureQuerySet:
+        return self.on_host(host).filter(camera_index=camera)
 
     def running(self, camera: int) -> CaptureQuerySet:
-        return self.filter(camera_index=camera, status=Capture.Status.RUNNING)
+        return self.for_camera(camera).filter(status=Capture.Status.RUNNING)
 
     def last_success(self, camera: int) -> Capture | None:
-        return self.filter(camera_index=camera, status=Capture.Status.OK).order_by("-finished_at").first()
+        return self.for_camera(camera).filter(status=Capture.Status.OK).order_by("-finished_at").first()
 
     def last_error(self, camera: int) -> Capture | None:
         """The newest capture whose camera or analyzer forward failed."""
-        return self.filter(HAS_ERROR, camera_index=camera).order_by("-id").first()
+        return self.for_camera(camera).filter(HAS_ERROR).order_by("-id").first()
 
 
 class Capture(models.Model):
@@ -66,6 +78,9 @@ class Capture(models.Model):
     fps = models.PositiveIntegerField()
     duration_sec = models.FloatField()
     requested_filename = models.CharField(max_length=255, blank=True)
+    # The server that took it (CAMSITE_HOST); its camera_index and filename are that host's. (Indexed first in
+    # the status indexes below, which serve `?host=` too.)
+    host = models.CharField(max_length=63, default=this_host)
     camera_index = models.PositiveSmallIntegerField(default=0)
     # The camera controls used, by their API names (the request's over the camera's configured defaults).
     controls = models.JSONField(default=dict, blank=True)
@@ -104,16 +119,23 @@ class Capture(models.Model):
         indexes = [
             models.Index(fields=["-requested_at", "-id"], name="capture_newest_first"),
             # The status endpoint's two lookups (last success, last error) stay index-only as history grows.
-            models.Index(fields=["camera_index", "status", "-finished_at"], name="capture_camera_last_by_status"),
-            models.Index(fields=["camera_index", "-id"], condition=HAS_ERROR, name="capture_camera_with_error"),
+            models.Index(fields=["host", "camera_index", "status", "-finished_at"], name="capture_host_camera_status"),
+            models.Index(fields=["host", "camera_index", "-id"], condition=HAS_ERROR, name="capture_host_camera_error"),
         ]
 
     def __str__(self) -> str:
         return self.filename or f"capture #{self.pk} ({self.status})"
 
     @property
+    def is_local(self) -> bool:
+        """Whether this server took it, so its file (if any) is in this server's upload directory."""
+        return self.host == this_host()
+
+    @property
     def path(self) -> Path | None:
-        return settings.MEDIA_ROOT / self.filename if self.filename else None
+        """The file in this server's upload directory; None for another host's capture (a name there may be
+        an unrelated file of this server's)."""
+        return settings.MEDIA_ROOT / self.filename if self.filename and self.is_local else None
 
     @property
     def url(self) -> str | None:
@@ -136,8 +158,11 @@ class Capture(models.Model):
                 raise CaptureRunning(self.pk)
             # Deleted meanwhile by someone else, with its files: the name may already be a new capture's.
             return 0, 0
+        # Another host's file is on that host: this server's file of the same name is not this capture's.
+        if not self.is_local:
+            return 0, 0
         # A name can come back once its file is gone (deleted by hand, say): the file is then the newer row's.
-        if self.filename and Capture.objects.filter(filename=self.filename, pk__gt=self.pk).exists():
+        if self.filename and Capture.objects.on_host(self.host).filter(filename=self.filename, pk__gt=self.pk).exists():
             return 0, 0
         return storage.delete_capture_files(self)
 
@@ -156,6 +181,9 @@ class AnalysisJob(models.Model):
     # The capture whose file this is; null for a file that reached /uploads some other way.
     capture = models.ForeignKey(Capture, null=True, blank=True, on_delete=models.CASCADE, related_name="analysis_jobs")
     filename = models.CharField(max_length=255, db_index=True)
+    # The host whose upload this is (CAMSITE_HOST of the server that queued it): only a worker that can read
+    # that host's files claims the job (capture.analysis.jobs).
+    host = models.CharField(max_length=63, default=this_host, db_index=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from rest_framework import status
 from rest_framework.exceptions import APIException
@@ -37,6 +37,8 @@ from capture.thumbnails import ensure_thumbnail
 
 log = logging.getLogger(__name__)
 
+# The machine, for telling a live worker process from a dead one by its pid (not CAMSITE_HOST, the name rows
+# carry: two servers on one machine may have two names, and their pids are checked the same way).
 HOST = socket.gethostname()
 LOST_AFTER = timedelta(seconds=60)  # a queued job with no message this long after it was created was lost
 _active_tokens: set[str] = set()  # tokens of the jobs this process is running right now
@@ -83,11 +85,18 @@ def finished_upload(name: str) -> Path:
         raise UnknownUpload(str(exc)) from None
 
 
+def runnable_here() -> Q:
+    """The jobs this worker can run: those whose file it can read, which are its own host's uploads.
+
+    Two Pis on one database (each with its own queue) then never run, recover or requeue each other's jobs."""
+    return Q(host=settings.CAMSITE_HOST)
+
+
 def submit(name: str, queue: JobQueue) -> AnalysisJob:
-    """Queue an analysis of the finished upload `name` (UnknownUpload if there is none)."""
+    """Queue an analysis of this host's finished upload `name` (UnknownUpload if there is none)."""
     finished_upload(name)
-    capture = Capture.objects.filter(filename=name, status=Capture.Status.OK).order_by("-id").first()
-    job = AnalysisJob.objects.create(filename=name, capture=capture)
+    capture = Capture.objects.on_host().filter(filename=name, status=Capture.Status.OK).order_by("-id").first()
+    job = AnalysisJob.objects.create(filename=name, capture=capture, host=settings.CAMSITE_HOST)
     try:
         queue.put(job.pk)
     except Exception as exc:  # the queue's own storage: a full disk, an unreachable Redis
@@ -104,7 +113,7 @@ def run(pk: int) -> None:
     """Run job `pk` if it is still queued. RetryLater after a transient failure with attempts left."""
     token = uuid.uuid4().hex[:12]
     worker = f"{HOST}:{os.getpid()}:{token}"
-    claimed = AnalysisJob.objects.filter(pk=pk, status=AnalysisJob.Status.QUEUED).update(
+    claimed = AnalysisJob.objects.filter(runnable_here(), pk=pk, status=AnalysisJob.Status.QUEUED).update(
         status=AnalysisJob.Status.RUNNING,
         worker=worker,
         started_at=timezone.now(),
@@ -112,7 +121,7 @@ def run(pk: int) -> None:
         attempts=F("attempts") + 1,
     )
     if not claimed:
-        log.info("analysis job #%d is not queued (done, taken, or deleted): nothing to do", pk)
+        log.info("analysis job #%d is not queued here (done, taken, deleted, or another host's): nothing to do", pk)
         return
     job = AnalysisJob.objects.select_related("capture").get(pk=pk)
     if job.attempts > settings.ANALYSIS_MAX_ATTEMPTS:
@@ -172,7 +181,7 @@ def recover_orphans(queue: JobQueue) -> list[int]:
     """Queue again the jobs whose worker is gone, and queued jobs that have no message; return their pks."""
     stale_before = timezone.now() - timedelta(seconds=settings.ANALYSIS_STALE_SEC)
     recovered = []
-    for job in AnalysisJob.objects.filter(status=AnalysisJob.Status.RUNNING):
+    for job in AnalysisJob.objects.filter(runnable_here(), status=AnalysisJob.Status.RUNNING):
         reason = _orphan_reason(job, stale_before)
         if reason is None:
             continue
@@ -185,7 +194,9 @@ def recover_orphans(queue: JobQueue) -> list[int]:
     # A queued row with no message: lost with the queue's storage, or never sent (a crash between the row and
     # the message). Rows younger than a minute may have their message on the way: leave them be.
     waiting = queue.waiting()
-    settled = AnalysisJob.objects.filter(status=AnalysisJob.Status.QUEUED, created_at__lt=timezone.now() - LOST_AFTER)
+    settled = AnalysisJob.objects.filter(
+        runnable_here(), status=AnalysisJob.Status.QUEUED, created_at__lt=timezone.now() - LOST_AFTER
+    )
     for pk in settled.values_list("pk", flat=True):
         if pk not in waiting and pk not in recovered:
             log.warning("analysis job #%d was queued but its message was lost; queued again", pk)

@@ -62,8 +62,8 @@ class AnalysisJobSerializer(serializers.ModelSerializer):
     class Meta:
         model = AnalysisJob
         fields = [
-            "jobId", "status", "filename", "captureId", "createdAt", "startedAt", "finishedAt", "attempts", "error",
-            "result",
+            "jobId", "host", "status", "filename", "captureId", "createdAt", "startedAt", "finishedAt", "attempts",
+            "error", "result",
         ]  # fmt: skip
         read_only_fields = fields
 

@@ -39,7 +39,7 @@ class CaptureSerializer(serializers.ModelSerializer):
     class Meta:
         model = Capture
         fields = [
-            "id", "filename", "url", "status", "error", "source", "backend", "format", "width", "height", "fps",
+            "id", "host", "filename", "url", "status", "error", "source", "backend", "format", "width", "height", "fps",
             "durationSec", "requestedFilename", "cameraIndex", "controls", "sizeBytes", "fileWidth", "fileHeight",
             "metadata", "commands", "requestedAt", "startedAt", "finishedAt", "cameraMs", "remuxMs", "totalMs",
             "analyzeJobId", "analyzeError",

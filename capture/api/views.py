@@ -11,6 +11,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from camsite.env import HOST_NAME
 from capture.api.analyze import CaptureDetailSerializer
 from capture.api.serializers import CaptureParamsSerializer, CaptureSerializer
 from capture.camera.params import control_defaults, parse_capture_request
@@ -93,7 +94,12 @@ class CamerasViewSet(viewsets.ViewSet):
     @extend_schema(
         responses={
             200: inline_serializer(
-                "CameraList", {"ok": serializers.BooleanField(), "cameras": CameraSerializer(many=True)}
+                "CameraList",
+                {
+                    "ok": serializers.BooleanField(),
+                    "host": serializers.CharField(help_text="this server's CAMSITE_HOST: the cameras are its own"),
+                    "cameras": CameraSerializer(many=True),
+                },
             ),
             401: _ERROR,
         }
@@ -101,7 +107,9 @@ class CamerasViewSet(viewsets.ViewSet):
     def list(self, request: Request) -> Response:
         cameras = all_cameras()
         detection = get_camera().detection(wait=True)
-        return Response({"ok": True, "cameras": [_summary(camera, detection) for camera in cameras]})
+        return Response(
+            {"ok": True, "host": settings.CAMSITE_HOST, "cameras": [_summary(camera, detection) for camera in cameras]}
+        )
 
     @extend_schema(
         responses={
@@ -147,7 +155,8 @@ class ShareSerializer(serializers.Serializer):
         parameters=[
             OpenApiParameter("format", enum=Capture.Format.values),
             OpenApiParameter("status", enum=Capture.Status.values),
-            OpenApiParameter("camera", int, description="camera index"),
+            OpenApiParameter("camera", int, description="camera index (on each host)"),
+            OpenApiParameter("host", str, description="the server that took it (CAMSITE_HOST)"),
         ],
         responses={200: CaptureSerializer(many=True), 400: _ERROR, 401: _ERROR, 404: _ERROR},
     ),
@@ -192,7 +201,12 @@ class CaptureViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
         if camera is not None:
             if not camera.isdigit() or int(camera) > MAX_CAMERA_INDEX:
                 raise ValidationError({"camera": [f"must be a camera index (0-{MAX_CAMERA_INDEX})"]})
-            queryset = queryset.for_camera(int(camera))
+            queryset = queryset.filter(camera_index=int(camera))
+        host = self.request.query_params.get("host")
+        if host is not None:
+            if not HOST_NAME.fullmatch(host):
+                raise ValidationError({"host": ["must be a host name (letters, digits, '.', '_', '-')"]})
+            queryset = queryset.on_host(host)
         return queryset
 
     def get_serializer_class(self):
