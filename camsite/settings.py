@@ -63,6 +63,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Request logging wraps everything so that even 401s and CORS preflights are logged with timing.
     "capture.middleware.RequestLogMiddleware",
+    # A database that is away is a 503 JSON for every page, not a 500 (the API's views: capture.api.errors).
+    "capture.middleware.DatabaseUnavailableMiddleware",
     # CORS answers preflights before any view: browsers never send Authorization on a preflight. Auth itself
     # is DRF's (capture.api.auth), and the /uploads view's and the 404 handler's (capture.tokens).
     "corsheaders.middleware.CorsMiddleware",

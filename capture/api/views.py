@@ -23,7 +23,7 @@ from capture.models import ApiToken, Capture
 
 CAPTURE, READ, MANAGE = ApiToken.Scope.CAPTURE.value, ApiToken.Scope.READ.value, ApiToken.Scope.MANAGE.value
 _ERROR = inline_serializer("Error", {"ok": serializers.BooleanField(), "error": serializers.CharField()})
-_CAPTURE_ERRORS = {code: _ERROR for code in (400, 401, 409, 413, 415, 500, 504)}
+_CAPTURE_ERRORS = {code: _ERROR for code in (400, 401, 409, 413, 415, 500, 503, 504)}
 _CAPTURED = {
     "ok": serializers.BooleanField(),
     "filename": serializers.CharField(),
