@@ -81,7 +81,7 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-def env_secret(name: str, default_file: Path, *, required: bool = True) -> str:
+def env_secret(name: str, default_file: Path | None, *, required: bool = True) -> str:
     """A secret from `name`, else from the file named by `{name}_FILE`, else from `default_file` if it exists.
 
     The file forms keep the secret out of the environment (a systemd credential, a file only root can read)
@@ -96,7 +96,7 @@ def env_secret(name: str, default_file: Path, *, required: bool = True) -> str:
     named = _raw(file_var)
     if named is not None:
         return _read_secret(Path(named), f"{file_var} ({named})")
-    if default_file.exists():
+    if default_file is not None and default_file.exists():
         return _read_secret(default_file, str(default_file))
     if required:
         raise ImproperlyConfigured(

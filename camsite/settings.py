@@ -9,6 +9,8 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from camsite.env import (
     DATABASE_ENGINES,
     env_bool,
@@ -151,6 +153,51 @@ MEDIA_ROOT = Path(env_str("UPLOAD_DIR", str(BASE_DIR / "uploads"))).resolve()
 MEDIA_URL = "/uploads/"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Object storage: STORAGE_BACKEND=s3 copies every capture to a bucket (AWS S3, MinIO, Garage) -------------
+# The Pi writes the file locally as always; its worker (run_huey) then uploads it with its thumbnails, retrying
+# while the bucket is unreachable, and keeps the local copy or not (STORAGE_LOCAL_COPY). /uploads answers a
+# file that is only in the bucket with a redirect to a presigned URL, and a worker on another machine reads it
+# from there (capture.objects).
+STORAGE_BACKEND = env_choice("STORAGE_BACKEND", "local", ("local", "s3"))
+S3_BUCKET = env_str("S3_BUCKET")
+S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL")  # unset for AWS; http(s)://host:port for MinIO or Garage
+S3_REGION = env_str("S3_REGION", "us-east-1")
+S3_ACCESS_KEY_ID = env_str("S3_ACCESS_KEY_ID")  # unset: boto3's own chain (AWS_* variables, instance role)
+S3_SECRET_ACCESS_KEY = env_secret("S3_SECRET_ACCESS_KEY", None, required=False)
+S3_PREFIX = env_str("S3_PREFIX").strip("/")  # keys are <prefix>/<host>/<file name>
+# path-style (bucket in the path) suits MinIO, Garage and any endpoint by IP; AWS takes both.
+S3_ADDRESSING_STYLE = env_choice("S3_ADDRESSING_STYLE", "path", ("path", "virtual"))
+STORAGE_LOCAL_COPY = env_choice("STORAGE_LOCAL_COPY", "keep", ("keep", "none"))
+STORAGE_UPLOAD_MAX_ATTEMPTS = env_int("STORAGE_UPLOAD_MAX_ATTEMPTS", 8, minimum=1, maximum=100)
+STORAGE_UPLOAD_RETRY_DELAY_SEC = env_float("STORAGE_UPLOAD_RETRY_DELAY_SEC", 5, minimum=0, maximum=3600)
+if STORAGE_BACKEND == "s3":
+    if not S3_BUCKET:
+        raise ImproperlyConfigured("S3_BUCKET must be set when STORAGE_BACKEND=s3")
+    from botocore.config import Config as BotoConfig
+
+    STORAGES["captures"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": S3_ENDPOINT_URL or None,
+            "region_name": S3_REGION,
+            "access_key": S3_ACCESS_KEY_ID or None,
+            "secret_key": S3_SECRET_ACCESS_KEY or None,
+            "location": S3_PREFIX,
+            "addressing_style": S3_ADDRESSING_STYLE,
+            "signature_version": "s3v4",
+            "file_overwrite": True,  # keys are <host>/<name>, unique per host: never renamed by the storage
+            # Fail fast and let the job queue retry: a Pi's worker must not hang on a bucket that is away.
+            "client_config": BotoConfig(
+                connect_timeout=5,
+                read_timeout=60,
+                retries={"max_attempts": 2, "mode": "standard"},
+                s3={"addressing_style": S3_ADDRESSING_STYLE},
+                signature_version="s3v4",
+            ),
+        },
+    }
 
 # --- The seed's options -------------------------------------------------------------------------------
 AUTH_TOKEN = env_str("AUTH_TOKEN")

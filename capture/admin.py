@@ -17,7 +17,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
@@ -25,7 +25,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from capture import token_admin  # noqa: F401 - registers the API tokens' admin
+from capture import (
+    offload,
+    token_admin,  # noqa: F401 - registers the API tokens' admin
+)
 from capture.analysis import jobs, tasks
 from capture.camera.params import CONTROLS
 from capture.camera.service import CaptureService
@@ -128,6 +131,7 @@ class CaptureAdmin(admin.ModelAdmin):
             {"fields": ["requested_at_ms", "started_at_ms", "finished_at_ms", "camera_ms", "remux_ms", "total_ms"]},
         ),
         ("Analyzer", {"fields": ["analyze_job_id", "analyze_error"]}),
+        ("Object storage", {"fields": ["upload_status", "upload_error", "upload_attempts", "uploaded_at"]}),
     ]
     readonly_fields = [
         *(field.name for field in Capture._meta.fields),
@@ -295,7 +299,7 @@ class CaptureAdmin(admin.ModelAdmin):
         queued = skipped = 0
         for capture in queryset:
             try:
-                tasks.submit(capture.filename)
+                tasks.submit(capture.filename, capture.host)
             except jobs.UnknownUpload:
                 skipped += 1  # no finished file (failed, running or deleted)
             except jobs.AnalysisQueueUnavailable as exc:
@@ -315,7 +319,7 @@ class CaptureAdmin(admin.ModelAdmin):
         expires_in = int(request.POST.get("expires") or SHARE_EXPIRIES[1][0])
         shared = 0
         for capture in queryset.filter(status=Capture.Status.OK).exclude(filename=""):
-            url, expires_at = signed_url(capture.filename, expires_in)
+            url, expires_at = signed_url(capture.media_name, expires_in)
             until = timezone.localtime(expires_at).strftime("%Y-%m-%d %H:%M")
             self.message_user(request, f"{capture.filename}, until {until}: {request.build_absolute_uri(url)}")
             shared += 1
@@ -376,7 +380,11 @@ class CaptureAdmin(admin.ModelAdmin):
             raise Http404("No thumbnail")
         thumbnail = ensure_thumbnail(capture, size)
         if thumbnail is None:
-            raise Http404("No thumbnail")
+            # Another host's capture, or this one's without its local copy: the thumbnail its host uploaded.
+            in_bucket = offload.presigned_url(capture, size)
+            if in_bucket is None:
+                raise Http404("No thumbnail")
+            return HttpResponseRedirect(in_bucket)
         # A row's thumbnail never changes (ids are never reused, files never overwritten).
         return serve_file(request, thumbnail, content_type="image/jpeg", cache_control="private, max-age=86400")
 

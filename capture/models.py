@@ -108,6 +108,18 @@ class Capture(models.Model):
     remux_ms = models.PositiveIntegerField(null=True, blank=True)
     total_ms = models.PositiveIntegerField(null=True, blank=True)
 
+    # Object storage (STORAGE_BACKEND=s3): "" (local storage only), pending (queued for upload), uploaded, failed.
+    class Upload(models.TextChoices):
+        NONE = "", "local only"
+        PENDING = "pending"
+        UPLOADED = "uploaded"
+        FAILED = "failed"
+
+    upload_status = models.CharField(max_length=16, choices=Upload.choices, default=Upload.NONE, blank=True)
+    upload_error = models.TextField(blank=True)
+    upload_attempts = models.PositiveSmallIntegerField(default=0)
+    uploaded_at = models.DateTimeField(null=True, blank=True)
+
     # capture-and-analyze: what the analyzer answered.
     analyze_job_id = models.CharField(max_length=100, blank=True)
     analyze_error = models.TextField(blank=True)
@@ -138,8 +150,20 @@ class Capture(models.Model):
         return settings.MEDIA_ROOT / self.filename if self.filename and self.is_local else None
 
     @property
+    def media_name(self) -> str:
+        """The name under /uploads: the file name for this server's captures, `<host>/<file name>` for another
+        host's (served from object storage), since names are unique per host only."""
+        if not self.filename:
+            return ""
+        return self.filename if self.is_local else f"{self.host}/{self.filename}"
+
+    @property
     def url(self) -> str | None:
-        return f"{settings.MEDIA_URL}{self.filename}" if self.filename else None
+        return f"{settings.MEDIA_URL}{self.media_name}" if self.filename else None
+
+    @property
+    def in_bucket(self) -> bool:
+        return self.upload_status == Capture.Upload.UPLOADED
 
     def delete_with_files(self) -> tuple[int, int]:
         """Delete this row (its analysis jobs cascade), then its file and thumbnails; return the (files,
@@ -158,6 +182,10 @@ class Capture(models.Model):
                 raise CaptureRunning(self.pk)
             # Deleted meanwhile by someone else, with its files: the name may already be a new capture's.
             return 0, 0
+        if self.upload_status in (Capture.Upload.UPLOADED, Capture.Upload.PENDING):
+            from capture import offload  # offload imports this module
+
+            offload.delete_from_bucket(self)
         # Another host's file is on that host: this server's file of the same name is not this capture's.
         if not self.is_local:
             return 0, 0

@@ -29,7 +29,7 @@ from django.utils import timezone
 from rest_framework import status
 from rest_framework.exceptions import APIException
 
-from capture import storage
+from capture import objects, offload, storage
 from capture.analysis.metrics import SUPPORTED_SUFFIXES, AnalysisError, analyze_file
 from capture.formats import format_of
 from capture.models import AnalysisJob, Capture
@@ -86,17 +86,38 @@ def finished_upload(name: str) -> Path:
 
 
 def runnable_here() -> Q:
-    """The jobs this worker can run: those whose file it can read, which are its own host's uploads.
+    """The jobs this worker can run: those whose file it can read. With object storage that is every host's
+    (a central worker analyses the whole fleet's); without, only its own host's uploads.
 
-    Two Pis on one database (each with its own queue) then never run, recover or requeue each other's jobs."""
-    return Q(host=settings.CAMSITE_HOST)
+    Two Pis on one database then never run, recover or requeue each other's jobs."""
+    return Q() if objects.enabled() else Q(host=settings.CAMSITE_HOST)
 
 
-def submit(name: str, queue: JobQueue) -> AnalysisJob:
-    """Queue an analysis of this host's finished upload `name` (UnknownUpload if there is none)."""
+def readable_capture(name: str, host: str | None = None) -> Capture | None:
+    """The capture whose file `name` of `host` (this host by default) an analysis would read: None for a file
+    of this host with no capture row (one put in the upload directory). UnknownUpload if this server can read
+    no such file, here or in object storage."""
+    host = host or settings.CAMSITE_HOST
+    try:
+        storage.check_name(name)
+    except storage.NotAFinishedFile as exc:
+        raise UnknownUpload(str(exc)) from None
+    if not name.lower().endswith(SUPPORTED_SUFFIXES):
+        raise UnknownUpload(f"{name} is not a file the analyzer reads ({', '.join(SUPPORTED_SUFFIXES)})")
+    capture = Capture.objects.on_host(host).filter(filename=name, status=Capture.Status.OK).order_by("-id").first()
+    if capture is not None and offload.readable(capture):
+        return capture
+    if host != settings.CAMSITE_HOST:
+        raise UnknownUpload(f"No finished capture {name} of {host} in object storage")
     finished_upload(name)
-    capture = Capture.objects.on_host().filter(filename=name, status=Capture.Status.OK).order_by("-id").first()
-    job = AnalysisJob.objects.create(filename=name, capture=capture, host=settings.CAMSITE_HOST)
+    return capture
+
+
+def submit(name: str, queue: JobQueue, host: str | None = None) -> AnalysisJob:
+    """Queue an analysis of the finished upload `name` of `host` (this host by default; UnknownUpload if this
+    server can read no such file)."""
+    capture = readable_capture(name, host)
+    job = AnalysisJob.objects.create(filename=name, capture=capture, host=host or settings.CAMSITE_HOST)
     try:
         queue.put(job.pk)
     except Exception as exc:  # the queue's own storage: a full disk, an unreachable Redis
@@ -133,6 +154,12 @@ def run(pk: int) -> None:
     started = time.monotonic()
     try:
         result = analyze(job)
+    except offload.UploadPending as exc:
+        # Not an attempt: the file is on its way to the bucket (its upload ends, one way or the other).
+        AnalysisJob.objects.filter(pk=job.pk).update(attempts=F("attempts") - 1)
+        if _hand_back(job, str(exc)):
+            raise RetryLater(str(exc), max(settings.ANALYSIS_RETRY_DELAY_SEC, 1)) from exc
+        return
     except AnalysisError as exc:
         _finish(job, AnalysisJob.Status.FAILED, error=str(exc))
         return
@@ -155,12 +182,24 @@ def run(pk: int) -> None:
 
 
 def analyze(job: AnalysisJob) -> dict:
-    try:
-        path = finished_upload(job.filename)
-    except UnknownUpload as exc:
-        raise AnalysisError(f"{exc} (deleted after the job was queued?)") from None
-    fps_hint = job.capture.fps if job.capture else None
-    result = analyze_file(path, fps_hint=fps_hint)
+    """Analyse the job's file: from this server's upload directory, or through object storage (another
+    host's capture, or one whose local copy is gone)."""
+    capture = job.capture
+    if capture is None or (capture.is_local and offload.local_file(capture) is not None) or not objects.enabled():
+        try:
+            path = finished_upload(job.filename)
+        except UnknownUpload as exc:
+            raise AnalysisError(f"{exc} (deleted after the job was queued?)") from None
+        result = analyze_file(path, fps_hint=capture.fps if capture else None)
+    else:
+        try:
+            with offload.reading(capture) as path:
+                result = analyze_file(path, fps_hint=capture.fps)
+        except objects.NotInBucket as exc:
+            raise AnalysisError(f"{exc} (deleted after the job was queued, or its upload failed?)") from None
+        except objects.StorageRefused as exc:
+            raise AnalysisError(str(exc)) from None
+        # StorageUnavailable: a transient failure, retried like any other.
     result["thumbnail"] = make_thumbnail(job, result)
     return result
 

@@ -245,5 +245,5 @@ class CaptureViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
         capture = self.get_object()
         if capture.status != Capture.Status.OK or not capture.filename:
             raise NotFound(f"Capture {capture.pk} has no file to share")
-        url, expires_at = signed_url(capture.filename, body.validated_data["expiresSec"])
+        url, expires_at = signed_url(capture.media_name, body.validated_data["expiresSec"])
         return Response({"ok": True, "url": url, "expiresAt": expires_at})

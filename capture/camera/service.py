@@ -17,7 +17,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from capture import storage
+from capture import offload, storage
 from capture.camera.budget import camera_timeout, capture_budget
 from capture.camera.lock import CameraLease
 from capture.camera.registry import MAX_CAMERA_INDEX, Camera, get_camera
@@ -29,6 +29,7 @@ from capture.lib.media_size import pixel_size
 from capture.lib.runner import CommandError, CommandFailed, CommandTimeout, run_command
 from capture.links import file_url
 from capture.models import Capture
+from capture.upload_tasks import queue_upload
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,8 @@ class CaptureService:
                 row.total_ms = int((time.monotonic() - started) * 1000)
                 row.save()
         log.info("capture #%d %s: %s (%s bytes, %d ms)", row.pk, row.status, row.filename, row.size_bytes, row.total_ms)
+        if row.upload_status == Capture.Upload.PENDING:
+            queue_upload(row)  # after the camera is released: the worker copies it to the bucket
         return row
 
     def _publish(self, row: Capture, request: CaptureRequest, output: Path) -> None:
@@ -117,6 +120,8 @@ class CaptureService:
         row.filename = storage.publish(output, wanted)
         row.size_bytes = size
         row.status = Capture.Status.OK
+        if offload.wanted(row):
+            row.upload_status = Capture.Upload.PENDING
 
     def forward_to_analyzer(self, row: Capture, absolute_url: str) -> str:
         """Send the capture to ANALYZE_URL (after the camera is released); record and return the jobId."""
