@@ -24,6 +24,7 @@ from camsite.env import (
     env_secret,
     env_str,
 )
+from camsite.s3 import s3_storage
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -174,30 +175,15 @@ STORAGE_UPLOAD_RETRY_DELAY_SEC = env_float("STORAGE_UPLOAD_RETRY_DELAY_SEC", 5, 
 if STORAGE_BACKEND == "s3":
     if not S3_BUCKET:
         raise ImproperlyConfigured("S3_BUCKET must be set when STORAGE_BACKEND=s3")
-    from botocore.config import Config as BotoConfig
-
-    STORAGES["captures"] = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": S3_BUCKET,
-            "endpoint_url": S3_ENDPOINT_URL or None,
-            "region_name": S3_REGION,
-            "access_key": S3_ACCESS_KEY_ID or None,
-            "secret_key": S3_SECRET_ACCESS_KEY or None,
-            "location": S3_PREFIX,
-            "addressing_style": S3_ADDRESSING_STYLE,
-            "signature_version": "s3v4",
-            "file_overwrite": True,  # keys are <host>/<name>, unique per host: never renamed by the storage
-            # Fail fast and let the job queue retry: a Pi's worker must not hang on a bucket that is away.
-            "client_config": BotoConfig(
-                connect_timeout=5,
-                read_timeout=60,
-                retries={"max_attempts": 2, "mode": "standard"},
-                s3={"addressing_style": S3_ADDRESSING_STYLE},
-                signature_version="s3v4",
-            ),
-        },
-    }
+    STORAGES["captures"] = s3_storage(
+        bucket=S3_BUCKET,
+        endpoint_url=S3_ENDPOINT_URL,
+        region=S3_REGION,
+        access_key=S3_ACCESS_KEY_ID,
+        secret_key=S3_SECRET_ACCESS_KEY,
+        prefix=S3_PREFIX,
+        addressing_style=S3_ADDRESSING_STYLE,
+    )
 
 # --- The seed's options -------------------------------------------------------------------------------
 AUTH_TOKEN = env_str("AUTH_TOKEN")
