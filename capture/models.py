@@ -209,8 +209,8 @@ class AnalysisJob(models.Model):
     # The capture whose file this is; null for a file that reached /uploads some other way.
     capture = models.ForeignKey(Capture, null=True, blank=True, on_delete=models.CASCADE, related_name="analysis_jobs")
     filename = models.CharField(max_length=255, db_index=True)
-    # The host whose upload this is (CAMSITE_HOST of the server that queued it): only a worker that can read
-    # that host's files claims the job (capture.analysis.jobs).
+    # The server that queued it (CAMSITE_HOST), whose queue has its message and whose worker recovers it. The
+    # file is its capture's host's (or this host's, without a capture): capture.analysis.jobs.runnable_here().
     host = models.CharField(max_length=63, default=this_host, db_index=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)

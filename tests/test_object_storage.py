@@ -135,7 +135,8 @@ def test_a_worker_analyses_another_hosts_capture_from_the_bucket(post_json, moto
     assert run_worker() == ["ok"]
 
     job = AnalysisJob.objects.get()
-    assert (job.status, job.host, job.capture_id) == (AnalysisJob.Status.DONE, "pi-b", theirs.pk)
+    # This server's job (on its queue), of pi-b's capture.
+    assert (job.status, job.host, job.capture.host) == (AnalysisJob.Status.DONE, "pi-a", "pi-b")
     assert (job.result["width"], job.result["height"], job.result["exposure"]) == (96, 64, "bright")
     assert sorted(p.name for p in settings.MEDIA_ROOT.iterdir()) == []  # the temporary copy is gone
 

@@ -87,10 +87,15 @@ def finished_upload(name: str) -> Path:
 
 def runnable_here() -> Q:
     """The jobs this worker can run: those whose file it can read. With object storage that is every host's
-    (a central worker analyses the whole fleet's); without, only its own host's uploads.
+    (a central worker analyses the whole fleet's captures); without, only the files of its own host.
 
-    Two Pis on one database then never run, recover or requeue each other's jobs."""
-    return Q() if objects.enabled() else Q(host=settings.CAMSITE_HOST)
+    A job's message is only on the queue of the server that made it (its `host`), so this is a safety net;
+    recovery (recover_orphans) keeps to the jobs this host made. Two Pis on one database then never run,
+    recover or requeue each other's jobs."""
+    if objects.enabled():
+        return Q()
+    here = settings.CAMSITE_HOST
+    return Q(capture__host=here) | Q(capture__isnull=True, host=here)
 
 
 def readable_capture(name: str, host: str | None = None) -> Capture | None:
@@ -115,9 +120,9 @@ def readable_capture(name: str, host: str | None = None) -> Capture | None:
 
 def submit(name: str, queue: JobQueue, host: str | None = None) -> AnalysisJob:
     """Queue an analysis of the finished upload `name` of `host` (this host by default; UnknownUpload if this
-    server can read no such file)."""
+    server can read no such file). The job is this host's: on its queue, whosever the file."""
     capture = readable_capture(name, host)
-    job = AnalysisJob.objects.create(filename=name, capture=capture, host=host or settings.CAMSITE_HOST)
+    job = AnalysisJob.objects.create(filename=name, capture=capture, host=settings.CAMSITE_HOST)
     try:
         queue.put(job.pk)
     except Exception as exc:  # the queue's own storage: a full disk, an unreachable Redis
@@ -220,7 +225,8 @@ def recover_orphans(queue: JobQueue) -> list[int]:
     """Queue again the jobs whose worker is gone, and queued jobs that have no message; return their pks."""
     stale_before = timezone.now() - timedelta(seconds=settings.ANALYSIS_STALE_SEC)
     recovered = []
-    for job in AnalysisJob.objects.filter(runnable_here(), status=AnalysisJob.Status.RUNNING):
+    mine = AnalysisJob.objects.filter(host=settings.CAMSITE_HOST)  # made here: their messages are on our queue
+    for job in mine.filter(status=AnalysisJob.Status.RUNNING):
         reason = _orphan_reason(job, stale_before)
         if reason is None:
             continue
@@ -233,9 +239,7 @@ def recover_orphans(queue: JobQueue) -> list[int]:
     # A queued row with no message: lost with the queue's storage, or never sent (a crash between the row and
     # the message). Rows younger than a minute may have their message on the way: leave them be.
     waiting = queue.waiting()
-    settled = AnalysisJob.objects.filter(
-        runnable_here(), status=AnalysisJob.Status.QUEUED, created_at__lt=timezone.now() - LOST_AFTER
-    )
+    settled = mine.filter(status=AnalysisJob.Status.QUEUED, created_at__lt=timezone.now() - LOST_AFTER)
     for pk in settled.values_list("pk", flat=True):
         if pk not in waiting and pk not in recovered:
             log.warning("analysis job #%d was queued but its message was lost; queued again", pk)
