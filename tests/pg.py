@@ -76,6 +76,10 @@ class PostgresCluster:
             cwd=self.root,
             timeout=120,
         )
+        self._launch()
+        return self
+
+    def _launch(self) -> None:
         # A test server: no durability (fsync off), so test databases are made and dropped quickly.
         settings = {
             "listen_addresses": self.host,
@@ -98,7 +102,14 @@ class PostgresCluster:
         )
         log.close()
         self._wait_ready()
-        return self
+
+    def pause(self) -> None:
+        """Stop the server, keeping its data: every client loses its connections (a database outage)."""
+        self._shutdown()
+
+    def resume(self) -> None:
+        """Start it again on the same port, with the same data."""
+        self._launch()
 
     def _wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -145,7 +156,12 @@ class PostgresCluster:
             return str(cursor.fetchall()) if cursor.description else ""
 
     def stop(self) -> None:
-        """Fast shutdown (SIGINT: abort sessions, then exit), SIGKILL after 20 s; the data directory goes."""
+        """Stop the server and remove its data directory."""
+        self._shutdown()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _shutdown(self) -> None:
+        """Fast shutdown (SIGINT: abort sessions, then exit), SIGKILL after 20 s."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(2)
             try:
@@ -153,7 +169,6 @@ class PostgresCluster:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, 9)
                 self.proc.wait()
-        shutil.rmtree(self.root, ignore_errors=True)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
