@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import uuid
 from datetime import timedelta
@@ -11,9 +12,11 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from capture import storage
+from capture import objects, storage
 from capture.errors import CaptureRunning
 from capture.formats import FORMATS
+
+log = logging.getLogger(__name__)
 
 # A capture or its analyze forward failed: what the status endpoint reports as lastError.
 HAS_ERROR = ~models.Q(error="") | ~models.Q(analyze_error="")
@@ -182,10 +185,12 @@ class Capture(models.Model):
                 raise CaptureRunning(self.pk)
             # Deleted meanwhile by someone else, with its files: the name may already be a new capture's.
             return 0, 0
-        if self.upload_status in (Capture.Upload.UPLOADED, Capture.Upload.PENDING):
-            from capture import offload  # offload imports this module
-
-            offload.delete_from_bucket(self)
+        if self.upload_status in (Capture.Upload.UPLOADED, Capture.Upload.PENDING) and objects.enabled():
+            try:
+                objects.delete(objects.all_keys(self.host, self.filename))
+            except (objects.StorageUnavailable, objects.StorageRefused) as exc:
+                # Deleting the row must not wait for a bucket that is away: what stays there is logged.
+                log.error("capture #%d deleted, but its objects stay in the bucket: %s", self.pk, exc)
         # Another host's file is on that host: this server's file of the same name is not this capture's.
         if not self.is_local:
             return 0, 0

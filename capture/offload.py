@@ -134,12 +134,3 @@ def presigned_url(row: Capture, size: str | None = None) -> str | None:
         return objects.presigned_url(objects.key(row.host, row.filename), settings.SIGNED_URL_TTL_SEC)
     thumbnail = objects.thumbnail_key(row.host, row.filename, size)
     return objects.presigned_url(thumbnail, settings.SIGNED_URL_TTL_SEC) if objects.exists(thumbnail) else None
-
-
-def delete_from_bucket(row: Capture) -> None:
-    """Delete the capture's objects (its row is already gone). A bucket that is away leaves them behind, logged:
-    deleting the row must not wait for it."""
-    try:
-        objects.delete(objects.all_keys(row.host, row.filename))
-    except (objects.StorageUnavailable, objects.StorageRefused) as exc:
-        log.error("capture #%d deleted, but its objects stay in the bucket: %s", row.pk, exc)
