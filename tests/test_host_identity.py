@@ -148,3 +148,18 @@ def test_a_bad_host_name_stops_startup_naming_the_variable(monkeypatch, value):
 def test_the_host_defaults_to_the_machines_name(monkeypatch):
     monkeypatch.delenv("CAMSITE_HOST", raising=False)
     assert env_host_name("CAMSITE_HOST", "raspberrypi-7") == "raspberrypi-7"
+
+
+def test_a_common_host_name_on_a_shared_database_is_a_startup_warning(settings):
+    from unittest import mock
+
+    from capture.checks import check_host_name_on_a_shared_database
+
+    settings.CAMSITE_HOST = "raspberrypi"
+    with mock.patch.dict(settings.DATABASES["default"], {"ENGINE": "django.db.backends.sqlite3"}):
+        assert check_host_name_on_a_shared_database(None) == []  # one SQLite database: one server, any name
+    with mock.patch.dict(settings.DATABASES["default"], {"ENGINE": "django.db.backends.postgresql"}):
+        [warning] = check_host_name_on_a_shared_database(None)
+        settings.CAMSITE_HOST = "pi-garden"
+        assert check_host_name_on_a_shared_database(None) == []
+    assert warning.id == "capture.W014" and "'raspberrypi'" in warning.msg
