@@ -139,7 +139,14 @@ def run(pk: int) -> None:
     """Run job `pk` if it is still queued. RetryLater after a transient failure with attempts left."""
     token = uuid.uuid4().hex[:12]
     worker = f"{HOST}:{os.getpid()}:{token}"
-    claimed = AnalysisJob.objects.filter(runnable_here(), pk=pk, status=AnalysisJob.Status.QUEUED).update(
+    # Whose file it is never changes, so it is asked apart: the claim itself must stay an UPDATE of this one
+    # table. With a join in its filter, Django moves the whole condition into a subquery (`id IN (SELECT ...)`),
+    # and on PostgreSQL a claim that waited for another's row lock re-checks only `id IN (...)` against that
+    # subquery's stale answer, so two workers would both claim the job.
+    if not AnalysisJob.objects.filter(runnable_here(), pk=pk).exists():
+        log.info("analysis job #%d is not one this worker can run (gone, or another host's file)", pk)
+        return
+    claimed = AnalysisJob.objects.filter(pk=pk, status=AnalysisJob.Status.QUEUED).update(
         status=AnalysisJob.Status.RUNNING,
         worker=worker,
         started_at=timezone.now(),
@@ -147,7 +154,7 @@ def run(pk: int) -> None:
         attempts=F("attempts") + 1,
     )
     if not claimed:
-        log.info("analysis job #%d is not queued here (done, taken, deleted, or another host's): nothing to do", pk)
+        log.info("analysis job #%d is not queued (done, taken, or deleted): nothing to do", pk)
         return
     job = AnalysisJob.objects.select_related("capture").get(pk=pk)
     if job.attempts > settings.ANALYSIS_MAX_ATTEMPTS:
