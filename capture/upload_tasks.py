@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
@@ -32,15 +34,23 @@ def upload_capture(pk: int) -> None:
 
 @db_periodic_task(crontab(minute="*"))
 def recover_uploads() -> None:
-    """Queue again this host's uploads still pending long after their capture (a message lost with a queue
-    that was down when the capture finished, say). An upload that runs twice puts the same bytes twice."""
-    settled = timezone.now() - timedelta(seconds=LOST_AFTER_SEC)
-    pending = Capture.objects.on_host().filter(
-        upload_status=Capture.Upload.PENDING, upload_attempts=0, finished_at__lt=settled
-    )
-    for pk in pending.values_list("pk", flat=True):
-        log.warning("capture #%d: its upload was never run; queued again", pk)
+    """Queue again this host's uploads that no message will run any more: one never run two minutes after its
+    capture (the queue was down when the capture finished), or one whose chain of retries outlived its last
+    retry's delay (its worker was killed mid-upload). An upload that runs twice puts the same bytes twice."""
+    for pk in lost_uploads():
+        log.warning("capture #%d: its upload was lost; queued again", pk)
         upload_capture(pk)
+
+
+def lost_uploads() -> list[int]:
+    now = timezone.now()
+    never_run = Q(upload_attempts=0, finished_at__lt=now - timedelta(seconds=LOST_AFTER_SEC))
+    # Every retry of an upload ends it uploaded or failed within the sum of its delays: past that, with
+    # margin, a pending one is an orphan.
+    retries_sec = settings.STORAGE_UPLOAD_RETRY_DELAY_SEC * (2**settings.STORAGE_UPLOAD_MAX_ATTEMPTS - 1)
+    abandoned = Q(upload_attempts__gt=0, finished_at__lt=now - timedelta(seconds=retries_sec + 600))
+    pending = Capture.objects.on_host().filter(never_run | abandoned, upload_status=Capture.Upload.PENDING)
+    return list(pending.values_list("pk", flat=True))
 
 
 def queue_upload(row: Capture) -> None:

@@ -6,8 +6,11 @@ the messages in the in-memory queue.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import requests
+from django.utils import timezone
 from PIL import Image
 
 from camsite.s3 import s3_storage
@@ -200,10 +203,18 @@ def test_deleting_a_capture_deletes_its_objects(api, moto, bucket):
     assert moto.keys(bucket) == []
 
 
-def test_an_upload_whose_message_was_lost_is_queued_again(bucket):
-    row = make_row(filename="lost.jpg", upload_status=Capture.Upload.PENDING)
-    Capture.objects.filter(pk=row.pk).update(finished_at=row.requested_at.replace(year=2020))
+def test_uploads_whose_messages_were_lost_are_queued_again(bucket, settings):
+    settings.STORAGE_UPLOAD_RETRY_DELAY_SEC, settings.STORAGE_UPLOAD_MAX_ATTEMPTS = 5, 3  # retries end in 35 s
+    now = timezone.now()
+    pending = {"upload_status": Capture.Upload.PENDING}
+    never_run = make_row(filename="never.jpg", finished_at=now - timedelta(minutes=3), **pending)
+    just_taken = make_row(filename="new.jpg", finished_at=now - timedelta(seconds=30), **pending)
+    killed = make_row(filename="killed.jpg", finished_at=now - timedelta(minutes=11), upload_attempts=2, **pending)
+    retrying = make_row(filename="retry.jpg", finished_at=now - timedelta(minutes=3), upload_attempts=2, **pending)
+    theirs = make_row(filename="b.jpg", host="pi-b", finished_at=now - timedelta(hours=1), **pending)
 
     recover_uploads.call_local()
 
-    assert [task.args for task in HUEY.pending()] == [(row.pk,)]
+    queued = {task.args[0] for task in HUEY.pending()}
+    assert queued == {never_run.pk, killed.pk}
+    assert {just_taken.pk, retrying.pk, theirs.pk}.isdisjoint(queued)
