@@ -9,7 +9,9 @@ analysis worker) with the stand-in camera apps from tests/standins on PATH, all 
 - 409 latency while another capture holds the camera;
 - /uploads throughput for a 50 MB mp4, full and Range GETs, against nginx serving the same file;
 - resident memory of the whole server (every process of it), idle and after the load;
-- captures per minute back to back, against the camera command's own rate.
+- captures per minute back to back, against the camera command's own rate;
+- peak memory (PSS) of a worker and its ffmpeg making a timelapse of 1,440 generated 1080p frames
+  (bench/timelapse.py; `bench/run.py timelapse` runs only this one).
 
 Every request loop is bounded in count and time. Numbers are noisy on shared machines.
 """
@@ -34,6 +36,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.timelapse import timelapse_memory  # noqa: E402
 from tests.net import free_port, wait_for_http  # noqa: E402
 from tests.standins import install_standins  # noqa: E402
 
@@ -44,6 +47,7 @@ TARGETS = {
     "busy_409_p50_ms": ("<=", 5),
     "uploads_vs_nginx_ratio": (">=", 0.8),
     "memory_idle_mb": ("<=", 100),
+    "timelapse_peak_pss_mb": ("<=", 300),
 }
 
 
@@ -320,6 +324,8 @@ http {{
 def verdicts(figures: dict) -> dict:
     out = {}
     for name, (op, target) in TARGETS.items():
+        if name not in figures:
+            continue
         value = figures[name]
         met = value <= target if op == "<=" else value >= target
         out[name] = {"value": value, "target": f"{op} {target}", "met": met}
@@ -327,6 +333,19 @@ def verdicts(figures: dict) -> dict:
 
 
 def main() -> None:
+    figures: dict = {}
+    if sys.argv[1:] != ["timelapse"]:
+        figures.update(server_figures())
+    with tempfile.TemporaryDirectory(prefix="camsite-bench-timelapse-") as tmp:
+        timelapse = timelapse_memory(Path(tmp))
+    figures["timelapse_1440_frames"] = timelapse
+    figures["timelapse_peak_pss_mb"] = timelapse["peak_pss_mb"]
+    figures["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": sys.platform}
+    figures["targets"] = verdicts(figures)
+    print(json.dumps(figures, indent=2))
+
+
+def server_figures() -> dict:
     with tempfile.TemporaryDirectory(prefix="camsite-bench-") as tmp:
         os.chmod(tmp, 0o755)  # noqa: S103 - nginx's workers drop root and must read the uploads
         bench = Bench(Path(tmp))
@@ -351,10 +370,8 @@ def main() -> None:
             figures["memory_after_load"] = bench.memory_mb()
         finally:
             bench.stop()
-    figures["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": sys.platform}
     figures["server"] = {name: bench.env.get(name, "default") for name in ("WEB_CONCURRENCY", "GUNICORN_THREADS")}
-    figures["targets"] = verdicts(figures)
-    print(json.dumps(figures, indent=2))
+    return figures
 
 
 if __name__ == "__main__":

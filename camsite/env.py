@@ -66,6 +66,25 @@ def env_float(name: str, default: float, *, minimum: float | None = None, maximu
     return number
 
 
+_BYTE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def env_bytes(name: str, default: int) -> int:
+    """A size in bytes: a whole number, optionally with a binary unit K, M, G or T (`500M` is 500 MiB)."""
+    value = _raw(name)
+    if value is None:
+        return default
+    match = re.fullmatch(r"(\d+)\s*([KMGT]?)i?B?", value, flags=re.IGNORECASE)
+    if not match:
+        raise ImproperlyConfigured(f"{name} must be a size in bytes such as 1048576, 500M or 2G, got {value!r}")
+    return int(match[1]) * _BYTE_UNITS[match[2].upper()]
+
+
+def env_optional_float(name: str, *, minimum: float, maximum: float) -> float | None:
+    """A number when the variable is set, else None (a place's latitude: there is no sensible default)."""
+    return None if _raw(name) is None else env_float(name, 0, minimum=minimum, maximum=maximum)
+
+
 def env_list(name: str, default: list[str] | None = None) -> list[str]:
     """A comma-separated list; blank items are dropped."""
     value = _raw(name)

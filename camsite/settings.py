@@ -14,12 +14,14 @@ from django.core.exceptions import ImproperlyConfigured
 from camsite.env import (
     DATABASE_ENGINES,
     env_bool,
+    env_bytes,
     env_choice,
     env_database_url,
     env_float,
     env_host_name,
     env_int,
     env_list,
+    env_optional_float,
     env_per_camera,
     env_secret,
     env_str,
@@ -235,6 +237,19 @@ ANALYZE_TIMEOUT_SEC = env_float("ANALYZE_TIMEOUT_SEC", 10, minimum=0.1)
 # Largest JSON body accepted by the API (bytes).
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
 
+# --- Retention (capture.retention): what is deleted, oldest first, so the card never fills ----------------
+# These are the defaults for every capture; rules made in the admin add more specific ones (per camera and
+# per source). 0 turns a limit off. Pinned captures are never deleted.
+RETENTION_MAX_AGE_DAYS = env_float("RETENTION_MAX_AGE_DAYS", 0, minimum=0)
+RETENTION_MAX_TOTAL_BYTES = env_bytes("RETENTION_MAX_TOTAL_BYTES", 0)
+# The free space to keep on the upload filesystem: captures are deleted to keep it, and a capture that would go
+# below it anyway is refused with 507 before the camera starts.
+RETENTION_MIN_FREE_BYTES = env_bytes("RETENTION_MIN_FREE_BYTES", 0)
+# Deleted files wait in UPLOAD_DIR/.trash this long, restorable from the admin, before they are purged.
+TRASH_RETENTION_DAYS = env_float("TRASH_RETENTION_DAYS", 7, minimum=0)
+# `manage.py reconcile` (and its hourly job) with a file that has no row: adopt it as a capture, or trash it.
+RECONCILE_ORPHANS = env_choice("RECONCILE_ORPHANS", "adopt", ("adopt", "trash"))
+
 # --- Built-in analyzer: POST /api/analyze queues a job, `manage.py run_huey` runs it ----------------------
 # Attempts per job (a transient failure, or a worker that died running it), retried after
 # ANALYSIS_RETRY_DELAY_SEC, doubling each time. A job `running` for longer than ANALYSIS_STALE_SEC is taken
@@ -248,7 +263,8 @@ ANALYSIS_STALE_SEC = env_float("ANALYSIS_STALE_SEC", 900, minimum=10)
 HUEY_BACKEND = env_choice("HUEY_BACKEND", "sqlite", ("sqlite", "redis"))
 HUEY_SQLITE_PATH = Path(env_str("HUEY_SQLITE_PATH", str(DATABASE_PATH.with_name("huey.sqlite3"))))
 HUEY_REDIS_URL = env_str("HUEY_REDIS_URL", "redis://127.0.0.1:6379/0")
-HUEY_WORKERS = env_int("HUEY_WORKERS", 1, minimum=1, maximum=16)
+# Two threads: a long job (a timelapse, an analysis) never holds back a schedule's next frame.
+HUEY_WORKERS = env_int("HUEY_WORKERS", 2, minimum=1, maximum=16)
 HUEY = {
     "name": "camsite",
     "immediate": False,  # djhuey would follow DEBUG: jobs always go through the worker
@@ -257,6 +273,10 @@ HUEY = {
         "workers": HUEY_WORKERS,
         "worker_type": "thread",
         "max_delay": 1.0,  # poll an idle queue every second at most: a job starts within a second
+        # How often the scheduler looks for tasks whose time has come (a schedule's frames, every 2 s at the
+        # shortest): every second. Periodic tasks (the schedules' tick) stay minute-granular.
+        "scheduler_interval": 1,
+        "periodic": True,
         # huey's own signals: SIGINT (the systemd unit's KillSignal, and what `make run` sends) lets a running
         # analysis finish, this long at most; SIGTERM stops at once. Either way a job cut short is picked up
         # again at the next start.
@@ -268,6 +288,19 @@ if HUEY_BACKEND == "sqlite":
 else:
     # A worker reads its own host's files: on a Redis shared by several Pis, each host has its own queue.
     HUEY.update(huey_class="huey.RedisHuey", url=HUEY_REDIS_URL, name=f"camsite-{CAMSITE_HOST}")
+
+# --- Schedules and timelapses (capture.schedules) -----------------------------------------------------------
+# Where the camera is, for daylight schedules (sunrise and sunset through astral); cron expressions and the
+# days of daylight windows are in TIME_ZONE.
+LATITUDE = env_optional_float("LATITUDE", minimum=-90, maximum=90)
+LONGITUDE = env_optional_float("LONGITUDE", minimum=-180, maximum=180)
+if (LATITUDE is None) != (LONGITUDE is None):
+    raise ImproperlyConfigured("LATITUDE and LONGITUDE go together: set both, or neither")
+# A frame more than this late (a worker that was down, a reboot) is skipped and counted, not taken late;
+# schedules with a shorter interval use their interval.
+SCHEDULE_MISSED_AFTER_SEC = env_float("SCHEDULE_MISSED_AFTER_SEC", 60, minimum=1, maximum=3600)
+# ffmpeg's time limit for one timelapse (it runs niced, in the job queue).
+TIMELAPSE_TIMEOUT_SEC = env_float("TIMELAPSE_TIMEOUT_SEC", 3600, minimum=10)
 
 # --- REST framework ---------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -300,6 +333,8 @@ SPECTACULAR_SETTINGS = {
         "CaptureStatusEnum": "capture.models.Capture.Status",
         "AnalysisJobStatusEnum": "capture.models.AnalysisJob.Status",
         "CaptureFormatEnum": "capture.models.Capture.Format",
+        # A capture's body and a schedule's share the capture parameters.
+        "CaptureParamsFormatEnum": "capture.formats.FORMAT_NAMES",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -13,9 +13,9 @@ import json
 import shlex
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
-from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
@@ -27,6 +27,7 @@ from django.utils.html import format_html, format_html_join
 
 from capture import (
     offload,
+    retention_admin,  # noqa: F401 - registers retention's admin
     token_admin,  # noqa: F401 - registers the API tokens' admin
 )
 from capture.analysis import jobs, tasks
@@ -36,6 +37,7 @@ from capture.errors import CameraBusy, CaptureError, CaptureRunning
 from capture.forms import TakeCaptureForm
 from capture.links import SHARE_MAX_SEC, signed_url
 from capture.models import AnalysisJob, Capture
+from capture.schedules.admin import TimelapseActionForm, queue_timelapse  # also registers the schedules' admin
 from capture.storage import THUMBNAIL_SIZES
 from capture.summary import capture_summary
 from capture.thumbnails import ensure_thumbnail
@@ -52,8 +54,8 @@ admin.site.enable_nav_sidebar = False
 SHARE_EXPIRIES = [(3600, "1 hour"), (86400, "24 hours"), (SHARE_MAX_SEC, "7 days")]
 
 
-class ShareActionForm(ActionForm):
-    """The action bar, with the lifetime of the links "Share link" makes."""
+class ShareActionForm(TimelapseActionForm):
+    """The action bar, with the lifetime of the links "Share link" makes (and a timelapse's fps and width)."""
 
     expires = forms.TypedChoiceField(choices=SHARE_EXPIRIES, coerce=int, initial=86400, required=False, label="Links")
 
@@ -93,13 +95,24 @@ class CaptureAdmin(admin.ModelAdmin):
         "created",
         "total_ms",
         "source_name",
+        "pinned",
     ]
     list_display_links = ["id", "thumbnail"]
-    list_filter = ["host", "camera_index", "format", "status", SourceFilter, ("requested_at", CreatedFilter), "backend"]
+    list_filter = [
+        "host",
+        "camera_index",
+        "format",
+        "status",
+        SourceFilter,
+        ("requested_at", CreatedFilter),
+        "backend",
+        "pinned",
+        "schedule",
+    ]
     search_fields = ["filename", "requested_filename"]
     date_hierarchy = "requested_at"
     list_per_page = 50
-    actions = ["delete_selected", "analyze_again", "share_link"]
+    actions = ["delete_selected", "analyze_again", "share_link", "make_timelapse", "pin", "unpin"]
     action_form = ShareActionForm
     change_list_template = "admin/capture/capture/change_list.html"
     change_form_template = "admin/capture/capture/change_form.html"
@@ -107,7 +120,10 @@ class CaptureAdmin(admin.ModelAdmin):
     delete_selected_confirmation_template = "admin/capture/capture/delete_selected_confirmation.html"
 
     fieldsets = [
-        (None, {"fields": ["file_link", "status_badge", "error", "host", "source_name", "backend"]}),
+        (
+            None,
+            {"fields": ["file_link", "status_badge", "error", "host", "source_name", "schedule", "backend", "pinned"]},
+        ),
         (
             "Parameters",
             {
@@ -287,6 +303,11 @@ class CaptureAdmin(admin.ModelAdmin):
         # A running capture's row is still being written by the service.
         return super().has_delete_permission(request, obj) and not (obj and obj.status == Capture.Status.RUNNING)
 
+    def has_pin_permission(self, request: HttpRequest) -> bool:
+        # Pinning changes a row, though the row has no edit form.
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
     def has_take_permission(self, request: HttpRequest) -> bool:
         # Taking a capture adds a row, so it needs the model's add permission (superusers have it).
         opts = self.opts
@@ -312,6 +333,24 @@ class CaptureAdmin(admin.ModelAdmin):
             request, f"Queued {queued} analysis job(s){note}.", messages.SUCCESS if queued else messages.WARNING
         )
 
+    # --- Pin: retention never deletes a pinned capture ---
+
+    @admin.action(description="Pin (retention never deletes it)", permissions=["pin"])
+    def pin(self, request: HttpRequest, queryset) -> None:
+        self._set_pinned(request, queryset, pinned=True)
+
+    @admin.action(description="Unpin", permissions=["pin"])
+    def unpin(self, request: HttpRequest, queryset) -> None:
+        self._set_pinned(request, queryset, pinned=False)
+
+    def _set_pinned(self, request: HttpRequest, queryset, *, pinned: bool) -> None:
+        # Not a running one: the service writes its whole row when it ends, which would undo the change.
+        changed = queryset.exclude(status=Capture.Status.RUNNING).update(pinned=pinned)
+        self.message_user(request, f"{'Pinned' if pinned else 'Unpinned'} {changed} capture(s).")
+        skipped = queryset.filter(status=Capture.Status.RUNNING).count()
+        if skipped:
+            self.message_user(request, f"Skipped {skipped} running capture(s): not finished yet.", messages.WARNING)
+
     # --- Share link ---
 
     @admin.action(description="Share link (expiry: choose beside the action)")
@@ -326,6 +365,12 @@ class CaptureAdmin(admin.ModelAdmin):
         skipped = queryset.count() - shared
         if skipped:
             self.message_user(request, f"{skipped} capture(s) have no file to share.", messages.WARNING)
+
+    # --- Timelapse of the selected stills ---
+
+    @admin.action(description="Make a timelapse of the selected stills (fps and width beside the action)")
+    def make_timelapse(self, request: HttpRequest, queryset) -> None:
+        queue_timelapse(self, request, queryset.order_by("requested_at", "id"))
 
     # --- Delete with files ---
 
@@ -345,20 +390,22 @@ class CaptureAdmin(admin.ModelAdmin):
 
     def _delete_files(self, request: HttpRequest, rows: list[Capture]) -> None:
         files = thumbnails = 0
+        who = f"admin user {request.user.get_username()}"
         for row in rows:
             try:
-                removed_files, removed_thumbnails = row.delete_with_files()
+                removed_files, removed_thumbnails = row.delete_with_files(by=who)
             except CaptureRunning as exc:  # started running after the page was shown
                 self.message_user(request, str(exc.detail), messages.WARNING)
                 continue
             files += removed_files
             thumbnails += removed_thumbnails
-        self.message_user(
-            request,
-            f"Removed {files} file{'s' if files != 1 else ''} and {thumbnails} "
-            f"thumbnail{'s' if thumbnails != 1 else ''} from disk.",
-            messages.SUCCESS,
-        )
+        counts = f"{files} file{'s' if files != 1 else ''} and {thumbnails} thumbnail{'s' if thumbnails != 1 else ''}"
+        if settings.TRASH_RETENTION_DAYS:
+            days = settings.TRASH_RETENTION_DAYS
+            note = f"Moved {counts} to the trash: restorable under Deletions for {days:g} days."
+        else:
+            note = f"Removed {counts} from disk."
+        self.message_user(request, note, messages.SUCCESS)
 
     # --- Extra views: thumbnails and "Take a capture" ---
 

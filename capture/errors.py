@@ -69,3 +69,12 @@ class DatabaseUnavailable(APIException):
 def is_database_unavailable(exc: BaseException) -> bool:
     # OperationalError: the connection failed or broke; InterfaceError: a connection already closed under us.
     return isinstance(exc, OperationalError | InterfaceError)
+
+
+class InsufficientStorage(CaptureError):
+    """The capture would take the upload filesystem's free space below the retention floor (capture.retention),
+    even after retention deleted what it may: refused before the camera starts."""
+
+    status_code = status.HTTP_507_INSUFFICIENT_STORAGE
+    default_detail = "Insufficient storage for this capture"
+    default_code = "insufficient_storage"

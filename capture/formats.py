@@ -29,6 +29,7 @@ FORMATS: dict[str, Format] = {
     )
 }
 DEFAULT_FORMAT = "jpg"
+FORMAT_NAMES = tuple(FORMATS)  # the API's `format` choices (one name for them in the OpenAPI schema)
 
 
 def format_of(filename: str) -> Format | None:

@@ -9,7 +9,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import models
+from django.core import serializers
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
 from django.utils import timezone
 
 from capture import objects, storage
@@ -63,6 +65,8 @@ class Capture(models.Model):
         FAILED = "failed"
         TIMEOUT = "timeout"
         INTERRUPTED = "interrupted"
+        # Its file was gone when reconcile looked (deleted by hand, a restored backup without the files).
+        MISSING = "missing"
 
     class Source(models.TextChoices):
         API = "api"
@@ -73,6 +77,8 @@ class Capture(models.Model):
         SNAPSHOT = "snapshot"
         SCHEDULE = "schedule"
         TIMELAPSE = "timelapse"
+        # A file reconcile found in the upload directory without a row, and adopted.
+        ADOPTED = "adopted"
 
     # Parameters, as validated.
     format = models.CharField(max_length=8, choices=Format.choices)
@@ -123,9 +129,17 @@ class Capture(models.Model):
     upload_attempts = models.PositiveSmallIntegerField(default=0)
     uploaded_at = models.DateTimeField(null=True, blank=True)
 
+    # A schedule's frame: the schedule that took it (kept when the schedule is deleted, unlinked).
+    schedule = models.ForeignKey(
+        "capture.Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="captures"
+    )
+
     # capture-and-analyze: what the analyzer answered.
     analyze_job_id = models.CharField(max_length=100, blank=True)
     analyze_error = models.TextField(blank=True)
+
+    # Retention never deletes a pinned capture (a person still can).
+    pinned = models.BooleanField(default=False)
 
     objects = CaptureQuerySet.as_manager()
 
@@ -168,36 +182,170 @@ class Capture(models.Model):
     def in_bucket(self) -> bool:
         return self.upload_status == Capture.Upload.UPLOADED
 
-    def delete_with_files(self) -> tuple[int, int]:
-        """Delete this row (its analysis jobs cascade), then its file and thumbnails; return the (files,
-        thumbnails) removed. CaptureRunning while the capture is being taken: the service still writes the
-        row, and would write it back.
+    def delete_with_files(
+        self, *, by: str = "", reason: str = "manual", rule: str = "", purge: bool = False
+    ) -> tuple[int, int]:
+        """Delete this row (its analysis jobs cascade), then move its file and thumbnails to the trash (or
+        remove them, `purge`), recording a Deletion; return the (files, thumbnails) removed. CaptureRunning
+        while the capture is being taken: the service still writes the row, and would write it back.
 
-        The row goes first. A crash between the two leaves a file with no row (still at /uploads, easy to
-        find and remove), never a row pointing at a missing file, and what is left over is only what the user
-        asked to delete. While the file is on disk its name stays taken (publishing never replaces a file), so
-        no new capture can get that name before the file is gone.
+        `by` says who asked (a user, a token's label), `reason` and `rule` why (Deletion.Reason, a rule's label).
+
+        The row goes first. A crash between the two leaves a file with no row (still at /uploads, reconcile
+        adopts or trashes it), never a row pointing at a missing file. While the file is on disk its name stays
+        taken (publishing never replaces a file), so no new capture can get that name before the file is gone.
         """
-        # The row's status in the database decides, not this instance's copy, which may be old.
-        _, deleted = Capture.objects.filter(pk=self.pk).exclude(status=Capture.Status.RUNNING).delete()
-        if not deleted.get(Capture._meta.label):
-            if Capture.objects.filter(pk=self.pk).exists():
-                raise CaptureRunning(self.pk)
-            # Deleted meanwhile by someone else, with its files: the name may already be a new capture's.
-            return 0, 0
+        with storage.files_lock():
+            deletion = self._delete_row(by=by, reason=reason, rule=rule)
+            if deletion is None:
+                return 0, 0
+            self._delete_objects()
+            # Another host's file is on that host: this server's file of the same name is not this capture's.
+            if not self.is_local:
+                return 0, 0
+            return deletion.take_files(self, purge=purge)
+
+    def _delete_objects(self) -> None:
         if self.upload_status in (Capture.Upload.UPLOADED, Capture.Upload.PENDING) and objects.enabled():
             try:
                 objects.delete(objects.all_keys(self.host, self.filename))
             except (objects.StorageUnavailable, objects.StorageRefused) as exc:
                 # Deleting the row must not wait for a bucket that is away: what stays there is logged.
                 log.error("capture #%d deleted, but its objects stay in the bucket: %s", self.pk, exc)
-        # Another host's file is on that host: this server's file of the same name is not this capture's.
-        if not self.is_local:
-            return 0, 0
+
+    def _delete_row(self, *, by: str, reason: str, rule: str) -> Deletion | None:
+        with transaction.atomic():
+            # The row's status in the database decides, not this instance's copy, which may be old.
+            current = Capture.objects.filter(pk=self.pk).exclude(status=Capture.Status.RUNNING).first()
+            if current is None:
+                if Capture.objects.filter(pk=self.pk).exists():
+                    raise CaptureRunning(self.pk)
+                # Deleted meanwhile by someone else, with its files: the name may already be a new capture's.
+                return None
+            snapshot = serializers.serialize("json", [current])
+            current.delete()
+            self.filename, self.size_bytes = current.filename, current.size_bytes
+            self.host, self.upload_status = current.host, current.upload_status
+            return Deletion.objects.create(
+                capture_id=self.pk,
+                filename=current.filename,
+                camera_index=current.camera_index,
+                source=current.source,
+                format=current.format,
+                captured_at=current.requested_at,
+                reason=reason,
+                rule=rule,
+                by=by,
+                snapshot=snapshot,
+            )
+
+
+class RetentionRule(models.Model):
+    """A retention rule made in the admin, beside the settings' defaults (capture.retention.rules says how
+    they combine). A blank camera or source means any."""
+
+    name = models.CharField(max_length=100, help_text="what it is for, e.g. “schedule frames: a week”")
+    enabled = models.BooleanField(default=True)
+    camera_index = models.PositiveSmallIntegerField(null=True, blank=True, help_text="blank: every camera")
+    source = models.CharField(
+        max_length=16, choices=Capture.Source.choices, blank=True, help_text="blank: every source"
+    )
+    max_age_days = models.FloatField(null=True, blank=True, help_text="delete captures older than this")
+    max_total_bytes = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="delete the oldest while these captures take more than this"
+    )
+    min_free_bytes = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="delete the oldest of these captures while the disk has less free; refuse new ones (507) below",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["camera_index", "source", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.max_age_days is None and self.max_total_bytes is None and self.min_free_bytes is None:
+            raise ValidationError("Set at least one limit: a maximum age, a maximum total size or a free-space floor.")
+        if self.max_age_days is not None and self.max_age_days <= 0:
+            raise ValidationError({"max_age_days": "A maximum age must be more than 0 days."})
+
+
+class DeletionQuerySet(models.QuerySet):
+    def on_host(self, host: str | None = None) -> DeletionQuerySet:
+        return self.filter(host=host or this_host())
+
+    def in_trash(self) -> DeletionQuerySet:
+        """Deletions whose files wait in the trash (restorable), on any host: each host's trash is its own."""
+        return self.exclude(trash_key="").filter(purged_at__isnull=True, restored_at__isnull=True)
+
+
+class Deletion(models.Model):
+    """The audit of one deleted capture (or an orphan file): what, when, why or by whom, how many bytes; and
+    where its file waits in the trash until it is purged or restored. Rows are never edited by people."""
+
+    class Reason(models.TextChoices):
+        MAX_AGE = "max-age"
+        MAX_TOTAL = "max-total"
+        MIN_FREE = "min-free"
+        MANUAL = "manual"
+        RECONCILE = "reconcile"
+
+    capture_id = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)  # the row is gone: no FK
+    filename = models.CharField(max_length=255, blank=True)
+    camera_index = models.PositiveSmallIntegerField(null=True, blank=True)
+    source = models.CharField(max_length=16, blank=True)
+    format = models.CharField(max_length=8, blank=True)
+    captured_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(default=timezone.now, db_index=True)
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    rule = models.CharField(max_length=200, blank=True, help_text="the rule that chose it")
+    by = models.CharField(max_length=150, blank=True, help_text="who asked: an admin user or an API token")
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    files = models.PositiveSmallIntegerField(default=0)
+    thumbnails = models.PositiveSmallIntegerField(default=0)
+    # Where the file waits: UPLOAD_DIR/.trash/<trash_key>/; blank when nothing went to the trash.
+    trash_key = models.CharField(max_length=32, blank=True)
+    purged_at = models.DateTimeField(null=True, blank=True)
+    restored_at = models.DateTimeField(null=True, blank=True)
+    restored_by = models.CharField(max_length=150, blank=True)
+    # The capture's row as it was (Django's JSON serialization), for a restore.
+    snapshot = models.TextField(blank=True, editable=False)
+
+    objects = DeletionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-deleted_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.filename or f'capture #{self.capture_id}'} ({self.reason})"
+
+    @property
+    def in_trash(self) -> bool:
+        return bool(self.trash_key) and self.purged_at is None and self.restored_at is None
+
+    def take_files(self, capture: Capture, *, purge: bool) -> tuple[int, int]:
+        """Move (or remove) the deleted capture's files and record what went; return (files, thumbnails)."""
         # A name can come back once its file is gone (deleted by hand, say): the file is then the newer row's.
-        if self.filename and Capture.objects.on_host(self.host).filter(filename=self.filename, pk__gt=self.pk).exists():
+        if (
+            capture.filename
+            and Capture.objects.on_host(capture.host).filter(filename=capture.filename, pk__gt=capture.pk).exists()
+        ):
             return 0, 0
-        return storage.delete_capture_files(self)
+        if purge or settings.TRASH_RETENTION_DAYS == 0:
+            removed = storage.remove_capture_files(capture)
+            self.purged_at = timezone.now()
+        else:
+            self.trash_key = str(self.pk)
+            removed = storage.trash_capture_files(capture, self.trash_key)
+            if not removed.files and not removed.thumbnails:
+                self.trash_key = ""
+        self.files, self.thumbnails, self.size_bytes = removed.files, removed.thumbnails, removed.size_bytes
+        self.save(update_fields=["files", "thumbnails", "size_bytes", "trash_key", "purged_at"])
+        return removed.files, removed.thumbnails
 
 
 class AnalysisJob(models.Model):
@@ -313,3 +461,7 @@ class ApiToken(models.Model):
         recent = models.Q(last_used_at__gte=now - self.LAST_USED_RESOLUTION)
         ApiToken.objects.filter(pk=self.pk).exclude(recent).update(last_used_at=now)
         self.last_used_at = now
+
+
+# Schedules and timelapse jobs live in their own module; importing them here makes them this app's models.
+from capture.schedules.models import Schedule, TimelapseJob  # noqa: E402, F401

@@ -31,7 +31,7 @@ def test_it_asks_first_and_says_files_go_too(admin_client):
     capture = take("jpg")
     response = admin_client.post(URL, select(capture, confirm=False))
     assert response.status_code == 200
-    assert "Their files under /uploads and their thumbnails are deleted from disk too." in response.content.decode()
+    assert "Their files under /uploads and their thumbnails go to the trash too" in response.content.decode()
     assert Capture.objects.filter(pk=capture.pk).exists()
     assert capture.path.exists()
 
@@ -49,7 +49,10 @@ def test_it_deletes_rows_files_and_thumbnails_and_reports_the_count(admin_client
     assert not jpg.path.exists() and not mp4.path.exists()
     assert not any(path.exists() for path in thumbnails)
     assert keep.path.exists() and ensure_thumbnail(keep).exists()
-    assert messages_of(response) == ["Removed 2 files and 3 thumbnails from disk.", "Successfully deleted 3 captures."]
+    assert messages_of(response) == [
+        "Moved 2 files and 3 thumbnails to the trash: restorable under Deletions for 7 days.",
+        "Successfully deleted 3 captures.",
+    ]
 
 
 def test_a_file_already_gone_is_not_counted(admin_client):
@@ -57,7 +60,9 @@ def test_a_file_already_gone_is_not_counted(admin_client):
     capture.path.unlink()
     response = admin_client.post(URL, select(capture, confirm=True), follow=True)
     assert not Capture.objects.exists()
-    assert "Removed 0 files and 0 thumbnails from disk." in messages_of(response)
+    assert "Moved 0 files and 0 thumbnails to the trash: restorable under Deletions for 7 days." in messages_of(
+        response
+    )
 
 
 def test_running_captures_are_skipped(admin_client, db):
@@ -72,11 +77,11 @@ def test_the_capture_page_delete_button_removes_the_file_too(admin_client):
     capture = take("mp4")
     thumbnail = ensure_thumbnail(capture)
     page = admin_client.get(f"{URL}{capture.pk}/delete/").content.decode()
-    assert "Its file under /uploads and its thumbnails are deleted from disk too." in page
+    assert "Its file under /uploads and its thumbnails go to the trash too" in page
     response = admin_client.post(f"{URL}{capture.pk}/delete/", {"post": "yes"}, follow=True)
     assert not Capture.objects.exists()
     assert not capture.path.exists() and not thumbnail.exists()
-    assert "Removed 1 file and 1 thumbnail from disk." in messages_of(response)
+    assert "Moved 1 file and 1 thumbnail to the trash: restorable under Deletions for 7 days." in messages_of(response)
 
 
 def test_a_running_capture_has_no_delete_button(admin_client, db):

@@ -12,7 +12,7 @@ import logging
 
 import pytest
 
-from capture.models import AnalysisJob, ApiToken
+from capture.models import AnalysisJob, ApiToken, Deletion
 from tests.captures import make_row
 
 ENV_TOKEN = "env-token-with-every-scope"
@@ -35,7 +35,10 @@ ROUTES = [
     ("get", "/api/schema/", None, "read", 200),
     ("get", "/api/docs/", None, "read", 200),
     ("post", "/api/captures/{id}/share", {"expiresSec": 60}, "read", 200),
+    ("patch", "/api/captures/{id}/", {"pinned": True}, "manage", 200),
     ("delete", "/api/captures/{id}/", None, "manage", 200),
+    ("get", "/api/deletions/", None, "read", 200),
+    ("get", "/api/deletions/{deletion}/", None, "read", 200),
 ]
 
 
@@ -45,8 +48,15 @@ def world(db):
     capture = make_row(filename="a.jpg")
     capture.path.write_bytes(b"\xff\xd8 a photo")
     job = AnalysisJob.objects.create(filename=capture.filename, capture=capture)
+    deletion = Deletion.objects.create(filename="old.jpg", reason=Deletion.Reason.MANUAL)
     secrets = {scope: ApiToken.objects.create_with_secret(f"only-{scope}", [scope])[1] for scope in SCOPES}
-    return {"id": capture.pk, "filename": capture.filename, "job": job.job_id, "secrets": secrets}
+    return {
+        "id": capture.pk,
+        "filename": capture.filename,
+        "job": job.job_id,
+        "deletion": deletion.pk,
+        "secrets": secrets,
+    }
 
 
 def call(request, method, path, body, world, **extra):

@@ -7,7 +7,7 @@ import sys
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from camsite.env import env_bool, env_choice, env_float, env_int, env_list, env_secret
+from camsite.env import env_bool, env_bytes, env_choice, env_float, env_int, env_list, env_secret
 from tests.conftest import ROOT
 
 
@@ -38,6 +38,21 @@ def test_it_names_the_variable_for_bad_numbers(monkeypatch):
     monkeypatch.setenv("X", "nan")
     with pytest.raises(ImproperlyConfigured, match="finite"):
         env_float("X", 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("1048576", 1 << 20), ("500M", 500 << 20), ("2g", 2 << 30), ("4KiB", 4096), ("1 T", 1 << 40)]
+)
+def test_it_reads_sizes_with_binary_units(monkeypatch, text, expected):
+    monkeypatch.setenv("SIZE", text)
+    assert env_bytes("SIZE", 7) == expected
+
+
+@pytest.mark.parametrize("text", ["-1", "1.5G", "12X", "G"])
+def test_it_names_the_variable_for_bad_sizes(monkeypatch, text):
+    monkeypatch.setenv("SIZE", text)
+    with pytest.raises(ImproperlyConfigured, match="SIZE must be a size in bytes"):
+        env_bytes("SIZE", 0)
 
 
 def test_it_splits_lists_and_checks_choices(monkeypatch):

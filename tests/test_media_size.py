@@ -119,7 +119,7 @@ def test_it_falls_back_to_the_track_header_size(tmp_path):
 def test_it_takes_the_video_track_after_an_audio_track(tmp_path):
     mp4 = tmp_path / "av.mp4"
     argv = [*base_argv(find_ffmpeg()), "-f", "lavfi", "-i", "sine=duration=0.2", "-f", "lavfi"]
-    argv += ["-i", "testsrc=size=650x366:rate=25", "-frames:v", "2", "-map", "0:a", "-map", "1:v"]
+    argv += ["-i", "testsrc=size=650x366:rate=25:duration=0.08", "-frames:v", "2", "-map", "0:a", "-map", "1:v"]
     run_command([*argv, "-c:a", "aac", "-c:v", "libx264", "-preset", "ultrafast", str(mp4)], timeout=60)
     assert re.findall(rb"hdlr.{8}(soun|vide)", mp4.read_bytes(), re.DOTALL) == [b"soun", b"vide"]  # track order
     assert pixel_size(mp4) == (650, 366)

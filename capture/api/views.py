@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from django.conf import settings
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -13,17 +19,30 @@ from rest_framework.response import Response
 
 from camsite.env import HOST_NAME
 from capture.api.analyze import CaptureDetailSerializer
-from capture.api.serializers import CaptureParamsSerializer, CaptureSerializer
+from capture.api.serializers import (
+    CaptureParamsSerializer,
+    CapturePinSerializer,
+    CaptureSerializer,
+    DeletionSerializer,
+)
 from capture.camera.params import control_defaults, parse_capture_request
 from capture.camera.registry import MAX_CAMERA_INDEX, Camera, all_cameras, get_camera, known_camera_indexes
 from capture.camera.service import CaptureService, captured, refuse_if_busy
 from capture.camera.status import CameraSerializer, CameraStatusSerializer, camera_status, camera_summary
+from capture.errors import CaptureRunning
 from capture.links import SHARE_MAX_SEC, signed_url
-from capture.models import ApiToken, Capture
+from capture.models import ApiToken, Capture, Deletion
 
 CAPTURE, READ, MANAGE = ApiToken.Scope.CAPTURE.value, ApiToken.Scope.READ.value, ApiToken.Scope.MANAGE.value
 _ERROR = inline_serializer("Error", {"ok": serializers.BooleanField(), "error": serializers.CharField()})
 _CAPTURE_ERRORS = {code: _ERROR for code in (400, 401, 409, 413, 415, 500, 503, 504)}
+# 507: the capture would take the upload filesystem's free space below the retention floor.
+_CAPTURE_ERRORS[507] = OpenApiResponse(
+    _ERROR,
+    description="Insufficient storage: the capture would leave less free space than the floor "
+    "(RETENTION_MIN_FREE_BYTES or a retention rule's), even after retention deleted what it may. "
+    "Refused before the camera starts; the error names the floor and the free space.",
+)
 _CAPTURED = {
     "ok": serializers.BooleanField(),
     "filename": serializers.CharField(),
@@ -128,6 +147,12 @@ class CamerasViewSet(viewsets.ViewSet):
         return Response(camera_status(_camera_or_404(index)))
 
 
+def requester(request: Request) -> str:
+    """Who asked, for the deletion audit: the token's label (never its secret)."""
+    token = request.auth
+    return f"token {token.label}" if token is not None else "api (auth off)"
+
+
 def _camera_or_404(index: str | None) -> Camera:
     number = int(index or 0)
     known = known_camera_indexes()
@@ -157,13 +182,22 @@ class ShareSerializer(serializers.Serializer):
             OpenApiParameter("status", enum=Capture.Status.values),
             OpenApiParameter("camera", int, description="camera index (on each host)"),
             OpenApiParameter("host", str, description="the server that took it (CAMSITE_HOST)"),
+            OpenApiParameter("source", enum=Capture.Source.values, description="who took it"),
+            OpenApiParameter("schedule", int, description="a schedule's frames (and timelapses)"),
         ],
         responses={200: CaptureSerializer(many=True), 400: _ERROR, 401: _ERROR, 404: _ERROR},
     ),
     retrieve=extend_schema(responses={200: CaptureDetailSerializer, 401: _ERROR, 404: _ERROR}),
+    partial_update=extend_schema(
+        description='Pin a capture (`{"pinned": true}`: retention rules never delete it) or unpin it. '
+        "Only `pinned` can be changed; 409 while the capture is still running.",
+        request=CapturePinSerializer,
+        responses={200: CaptureDetailSerializer, 400: _ERROR, 401: _ERROR, 403: _ERROR, 404: _ERROR, 409: _ERROR},
+    ),
     destroy=extend_schema(
-        description="Delete a capture: its row, its analysis jobs, its file and its thumbnails. "
-        "409 while it is still running.",
+        description="Delete a capture: its row and its analysis jobs; its file and its thumbnails go to the "
+        "trash (restorable from the admin for TRASH_RETENTION_DAYS), and the deletion is recorded (GET "
+        "/api/deletions/) with the token's label. 409 while it is still running.",
         responses={
             200: inline_serializer(
                 "CaptureDeleted",
@@ -186,11 +220,15 @@ class CaptureViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = CaptureSerializer
     # Sharing a file is reading it: a read token can fetch the file anyway. A link outlives the token's
     # revocation, so its lifetime is bounded (SHARE_MAX_SEC).
-    required_scopes = {"list": READ, "retrieve": READ, "destroy": MANAGE, "share": READ}
+    required_scopes = {"list": READ, "retrieve": READ, "partial_update": MANAGE, "destroy": MANAGE, "share": READ}
 
     def get_queryset(self):
         queryset = Capture.objects.all()
-        for field, choices in (("format", Capture.Format.values), ("status", Capture.Status.values)):
+        for field, choices in (
+            ("format", Capture.Format.values),
+            ("status", Capture.Status.values),
+            ("source", Capture.Source.values),
+        ):
             value = self.request.query_params.get(field)
             if value is None:
                 continue
@@ -207,6 +245,11 @@ class CaptureViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
             if not HOST_NAME.fullmatch(host):
                 raise ValidationError({"host": ["must be a host name (letters, digits, '.', '_', '-')"]})
             queryset = queryset.on_host(host)
+        schedule = self.request.query_params.get("schedule")
+        if schedule is not None:
+            if not schedule.isdigit() or len(schedule) > 18:
+                raise ValidationError({"schedule": ["must be a schedule id"]})
+            queryset = queryset.filter(schedule_id=int(schedule))
         return queryset
 
     def get_serializer_class(self):
@@ -220,8 +263,19 @@ class CaptureViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
         # 200 with a body rather than 204: every route of this API answers JSON with "ok", and the counts
         # tell a client whether there was a file to delete.
         capture = self.get_object()
-        files, thumbnails = capture.delete_with_files()
+        files, thumbnails = capture.delete_with_files(by=requester(request))
         return Response({"ok": True, "id": capture.pk, "files": files, "thumbnails": thumbnails})
+
+    def partial_update(self, request: Request, *args, **kwargs) -> Response:
+        body = CapturePinSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        capture = self.get_object()
+        # Conditional: the service writes a running capture's whole row when it ends, which would undo a pin.
+        pinned = body.validated_data["pinned"]
+        if not Capture.objects.filter(pk=capture.pk).exclude(status=Capture.Status.RUNNING).update(pinned=pinned):
+            raise CaptureRunning(capture.pk)
+        capture.refresh_from_db()
+        return Response({"ok": True, **CaptureDetailSerializer(capture, context=self.get_serializer_context()).data})
 
     @extend_schema(
         request=ShareSerializer,
@@ -247,3 +301,30 @@ class CaptureViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
             raise NotFound(f"Capture {capture.pk} has no file to share")
         url, expires_at = signed_url(capture.media_name, body.validated_data["expiresSec"])
         return Response({"ok": True, "url": url, "expiresAt": expires_at})
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[OpenApiParameter("reason", enum=Deletion.Reason.values)],
+        responses={200: DeletionSerializer(many=True), 400: _ERROR, 401: _ERROR, 404: _ERROR},
+    ),
+    retrieve=extend_schema(responses={200: DeletionSerializer, 401: _ERROR, 404: _ERROR}),
+)
+class DeletionViewSet(viewsets.ReadOnlyModelViewSet):
+    """`/api/deletions/`: the audit of every deletion, newest first: by a retention rule (which one), by a
+    person or token (who), or by reconcile; with the bytes and whether the file is still in the trash."""
+
+    serializer_class = DeletionSerializer
+    required_scopes = {"list": READ, "retrieve": READ}
+
+    def get_queryset(self):
+        queryset = Deletion.objects.all()
+        reason = self.request.query_params.get("reason")
+        if reason is not None:
+            if reason not in Deletion.Reason.values:
+                raise ValidationError({"reason": [f"must be one of {', '.join(Deletion.Reason.values)}"]})
+            queryset = queryset.filter(reason=reason)
+        return queryset
+
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        return Response({"ok": True, **self.get_serializer(self.get_object()).data})

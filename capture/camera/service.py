@@ -29,27 +29,31 @@ from capture.lib.media_size import pixel_size
 from capture.lib.runner import CommandError, CommandFailed, CommandTimeout, run_command
 from capture.links import file_url
 from capture.models import Capture
+from capture.retention import apply as retention
 from capture.upload_tasks import queue_upload
 
 log = logging.getLogger(__name__)
 
 
 class CaptureService:
-    def capture(self, request: CaptureRequest, source: str) -> Capture:
-        """Take one capture; raise CameraBusy (409), CaptureTimeout (504) or CaptureFailed (500)."""
+    def capture(self, request: CaptureRequest, source: str, *, schedule_id: int | None = None) -> Capture:
+        """Take one capture; raise CameraBusy (409), InsufficientStorage (507), CaptureTimeout (504) or
+        CaptureFailed (500). `schedule_id`: the schedule whose frame this is (its row links to it)."""
         camera = get_camera(request.camera)
         try:
-            return self._capture(camera, request, source)
+            return self._capture(camera, request, source, schedule_id)
         except CaptureFailed:
             # A camera that was unplugged (or came back) makes captures fail: look again, now that it's free.
             if camera.backend.static_detection() is None:
                 camera.shared_detection.refresh_in_background()
             raise
 
-    def _capture(self, camera: Camera, request: CaptureRequest, source: str) -> Capture:
+    def _capture(self, camera: Camera, request: CaptureRequest, source: str, schedule_id: int | None) -> Capture:
         requested_at = timezone.now()
         started = time.monotonic()
         storage.check_upload_dir()
+        # Before the lock and the camera: a capture that would not fit is a 507 that never touched the camera.
+        retention.before_capture(request, source)
         backend = camera.backend
         with camera.lock.acquire(ttl_sec=capture_budget(request, simulated=backend.simulated)) as lease:
             _recover_interrupted(request.camera)
@@ -63,6 +67,7 @@ class CaptureService:
                 camera_index=request.camera,
                 controls=request.controls,
                 source=source,
+                schedule_id=schedule_id,
                 backend=backend.name,
                 requested_at=requested_at,
                 started_at=timezone.now(),

@@ -56,3 +56,60 @@ def remux_to_mp4_argv(ffmpeg: str, h264: Path, mp4: Path, fps: int) -> list[str]
         "mp4",
         str(mp4),
     ]
+
+
+def timelapse_argv(ffmpeg: str, concat_list: Path, mp4: Path, *, fps: int, width: int, height: int, progress: Path):
+    """Still frames (listed for the concat demuxer) into an H.264 MP4 at `fps`, `width`x`height`.
+
+    ffmpeg streams: it decodes one frame at a time, so memory doesn't grow with the number of frames. `-r`
+    before `-i` gives the frames their times (one every 1/fps s), so the video lasts frames/fps. Frames of
+    another size (a schedule changed on the way) are fitted in, not stretched. Progress (`frame=N`) goes to
+    `progress` for the job to read while ffmpeg runs.
+    """
+    fit = (
+        f"scale={width}:{height}:force_original_aspect_ratio=decrease,"
+        f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,format=yuv420p"
+    )
+    return [
+        *base_argv(ffmpeg),
+        # Memory, not speed, is what runs out on a Pi: one decoding thread, one filter thread, two encoding
+        # threads and a short rate-control lookahead keep ffmpeg near 200 MB at 1080p (x264's defaults: 290).
+        "-threads",
+        "1",
+        "-f",
+        "concat",
+        "-safe",
+        "0",
+        "-r",
+        str(fps),
+        "-i",
+        str(concat_list),
+        "-filter_threads",
+        "1",
+        "-vf",
+        fit,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "23",
+        "-threads",
+        "2",
+        "-x264-params",
+        "rc-lookahead=5:sync-lookahead=0",
+        "-r",
+        str(fps),
+        "-movflags",
+        "+faststart",
+        "-progress",
+        str(progress),
+        "-f",
+        "mp4",
+        str(mp4),
+    ]
+
+
+def concat_list_line(path: Path) -> str:
+    """One `file` line of a concat demuxer list; the demuxer's quoting is '...' with ' as '\\''."""
+    return "file '" + str(path).replace("'", "'\\''") + "'\n"

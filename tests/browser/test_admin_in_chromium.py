@@ -197,12 +197,12 @@ def test_take_a_capture_then_delete_it_with_its_files(page, server):
     row.locator("input.action-select").check()
     page.select_option("select[name=action]", "delete_selected")
     page.click("button[name=index]")
-    assert "deleted from disk too" in page.locator("#content").inner_text()
+    assert "go to the trash too" in page.locator("#content").inner_text()
     screenshot(page, "6-delete-confirmation")
     page.click("input[type=submit]")
     page.wait_for_selector("ul.messagelist")
     messages = page.locator("ul.messagelist").inner_text()
-    assert "Removed 1 file and 1 thumbnail from disk." in messages
+    assert "Moved 1 file and 1 thumbnail to the trash: restorable under Deletions for 7 days." in messages
     assert "Successfully deleted 1 capture." in messages
     assert page.locator("tr", has_text="from_the_browser.jpg").count() == 0
     assert not taken.exists() and not thumbnail.exists()

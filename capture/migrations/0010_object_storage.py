@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('capture', '0007_host_identity'),
+        ('capture', '0009_host_identity'),
     ]
 
     operations = [

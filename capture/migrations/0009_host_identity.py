@@ -15,7 +15,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('capture', '0006_capture_sources'),
+        ('capture', '0008_schedules'),
     ]
 
     operations = [
