@@ -57,6 +57,15 @@ class CaptureRunning(APIException):
         self.capture_id = capture_id
 
 
+class OtherHost(APIException):
+    """Something only the host that owns it can do (run a schedule, make a timelapse of its frames, restore
+    from its trash): that host's camera and disk are not this server's."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "This belongs to another host"
+    default_code = "other_host"
+
+
 class DatabaseUnavailable(APIException):
     """The database could not be reached or refused the query (PostgreSQL down or unreachable, SQLite locked
     for longer than its timeout): a 503 the client may retry, never a 500."""

@@ -227,6 +227,7 @@ class Capture(models.Model):
             self.filename, self.size_bytes = current.filename, current.size_bytes
             self.host, self.upload_status = current.host, current.upload_status
             return Deletion.objects.create(
+                host=current.host,
                 capture_id=self.pk,
                 filename=current.filename,
                 camera_index=current.camera_index,
@@ -294,6 +295,8 @@ class Deletion(models.Model):
         MANUAL = "manual"
         RECONCILE = "reconcile"
 
+    # The host whose capture (or orphan file) it was: its trash is in that host's upload directory.
+    host = models.CharField(max_length=63, default=this_host, db_index=True)
     capture_id = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)  # the row is gone: no FK
     filename = models.CharField(max_length=255, blank=True)
     camera_index = models.PositiveSmallIntegerField(null=True, blank=True)

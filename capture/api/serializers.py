@@ -80,7 +80,7 @@ class DeletionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Deletion
         fields = [
-            "id", "captureId", "filename", "cameraIndex", "source", "format", "capturedAt", "deletedAt",
+            "id", "host", "captureId", "filename", "cameraIndex", "source", "format", "capturedAt", "deletedAt",
             "reason", "rule", "by", "sizeBytes", "files", "thumbnails", "inTrash", "purgedAt", "restoredAt",
             "restoredBy",
         ]  # fmt: skip

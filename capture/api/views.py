@@ -305,7 +305,10 @@ class CaptureViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
 
 @extend_schema_view(
     list=extend_schema(
-        parameters=[OpenApiParameter("reason", enum=Deletion.Reason.values)],
+        parameters=[
+            OpenApiParameter("reason", enum=Deletion.Reason.values),
+            OpenApiParameter("host", str, description="the server whose capture it was (its trash is there)"),
+        ],
         responses={200: DeletionSerializer(many=True), 400: _ERROR, 401: _ERROR, 404: _ERROR},
     ),
     retrieve=extend_schema(responses={200: DeletionSerializer, 401: _ERROR, 404: _ERROR}),
@@ -324,6 +327,11 @@ class DeletionViewSet(viewsets.ReadOnlyModelViewSet):
             if reason not in Deletion.Reason.values:
                 raise ValidationError({"reason": [f"must be one of {', '.join(Deletion.Reason.values)}"]})
             queryset = queryset.filter(reason=reason)
+        host = self.request.query_params.get("host")
+        if host is not None:
+            if not HOST_NAME.fullmatch(host):
+                raise ValidationError({"host": ["must be a host name (letters, digits, '.', '_', '-')"]})
+            queryset = queryset.filter(host=host)
         return queryset
 
     def retrieve(self, request: Request, *args, **kwargs) -> Response:

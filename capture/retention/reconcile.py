@@ -7,7 +7,8 @@
   capture's file is published a moment before its row is written.
 - A row whose file is gone is marked `missing`; a `missing` row whose file is back is `ok` again.
 
-Hidden entries (files being written, thumbnails, the trash) are never looked at.
+Hidden entries (files being written, thumbnails, the trash) are never looked at. Only this host's rows are
+compared with this host's upload directory: on a shared database, another host's rows name files on its disk.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def reconcile(*, dry_run: bool = False, orphans: str | None = None) -> Report:
     report = Report(dry_run=dry_run, orphans=orphans or settings.RECONCILE_ORPHANS)
     with storage.files_lock():
         on_disk = {entry.name: entry for entry in storage.finished_files()}
-        named = set(Capture.objects.exclude(filename="").values_list("filename", flat=True))
+        mine = Capture.objects.on_host()
+        named = set(mine.exclude(filename="").values_list("filename", flat=True))
         now = time.time()
         for name in sorted(on_disk.keys() - named):
             if now - on_disk[name].stat(follow_symlinks=False).st_ctime < ORPHAN_MIN_AGE_SEC:
@@ -70,9 +72,9 @@ def reconcile(*, dry_run: bool = False, orphans: str | None = None) -> Report:
                 report.not_captures.append(name)
             else:
                 report.adopted.append(name)
-        with_file = Capture.objects.filter(status=Capture.Status.OK).exclude(filename="")
+        with_file = mine.filter(status=Capture.Status.OK).exclude(filename="")
         report.missing = [(pk, name) for pk, name in with_file.values_list("pk", "filename") if name not in on_disk]
-        gone = Capture.objects.filter(status=Capture.Status.MISSING)
+        gone = mine.filter(status=Capture.Status.MISSING)
         report.found = [(pk, name) for pk, name in gone.values_list("pk", "filename") if name in on_disk]
         if not dry_run:
             _fix(report)
