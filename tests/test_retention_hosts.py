@@ -232,3 +232,25 @@ def test_the_deletions_admin_shows_and_filters_the_host(admin_client):
 
     page = admin_client.get("/admin/capture/deletion/?host=pi-b").content.decode()
     assert "theirs.jpg" in page and "mine.jpg" not in page
+
+
+def test_a_capture_deleted_on_another_server_has_its_file_trashed_here_not_adopted_back(
+    settings, pi_b_media, monkeypatch
+):
+    settings.RECONCILE_ORPHANS = "adopt"
+    act_as_pi_b(settings, pi_b_media)
+    capture = file_row("theirs.jpg", size=1234)
+    settings.CAMSITE_HOST = "central"  # the central admin deletes pi-b's capture: the row, never pi-b's file
+    Capture.objects.get(pk=capture.pk).delete_with_files(by="admin user ann")
+    assert (pi_b_media / "theirs.jpg").exists()
+
+    settings.CAMSITE_HOST = "pi-b"
+    monkeypatch.setattr(reconcile, "ORPHAN_MIN_AGE_SEC", 0)
+    report = reconcile.reconcile()
+
+    deletion = Deletion.objects.get()
+    assert report.adopted == [] and report.deleted_elsewhere == [(deletion.pk, "theirs.jpg")]
+    assert not Capture.objects.exists()
+    assert (deletion.host, deletion.files, deletion.size_bytes, deletion.in_trash) == ("pi-b", 1, 1234, True)
+    assert (pi_b_media / ".trash" / deletion.trash_key / "theirs.jpg").exists()
+    assert restore(deletion, by="test").pk == capture.pk  # restorable on pi-b, with its row
