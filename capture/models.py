@@ -17,19 +17,12 @@ from django.utils import timezone
 from capture import objects, storage
 from capture.errors import CaptureRunning
 from capture.formats import FORMATS
+from capture.hosts import this_host  # also capture.models.this_host, as migration 0009 names it
 
 log = logging.getLogger(__name__)
 
 # A capture or its analyze forward failed: what the status endpoint reports as lastError.
 HAS_ERROR = ~models.Q(error="") | ~models.Q(analyze_error="")
-
-
-def this_host() -> str:
-    """The host this process speaks for (CAMSITE_HOST): the default `host` of every row it makes.
-
-    Rows carry their host so that several Pis and a central server can share one database. A model added later
-    that a Pi acts on by itself (a Schedule) records its host the same way, and each Pi runs only its own."""
-    return settings.CAMSITE_HOST
 
 
 class CaptureQuerySet(models.QuerySet):

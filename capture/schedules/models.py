@@ -14,7 +14,7 @@ from django.db import models
 from django.utils import timezone
 
 from capture.formats import FORMATS
-from capture.models import this_host  # capture.models imports this module at its end, after this_host
+from capture.hosts import this_host
 from capture.schedules.timing import When, next_run
 
 
