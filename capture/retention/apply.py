@@ -105,13 +105,13 @@ def make_room(rules: list[Rule], need: int = 0) -> tuple[int, int]:
 
 
 def purge_expired_trash(now: datetime | None = None) -> int:
-    """Purge what has waited in the trash for TRASH_RETENTION_DAYS, and folders no deletion claims (a crash
-    between moving a file and recording it); return how many deletions were purged."""
+    """Purge what has waited in this host's trash for TRASH_RETENTION_DAYS, and folders no deletion of this
+    host claims (a crash between moving a file and recording it); return how many deletions were purged."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.TRASH_RETENTION_DAYS)
-    due = list(Deletion.objects.in_trash().filter(deleted_at__lt=cutoff))
+    due = list(Deletion.objects.on_host().in_trash().filter(deleted_at__lt=cutoff))
     for deletion in due:
         _purge(deletion)
-    waiting = set(Deletion.objects.in_trash().values_list("trash_key", flat=True))
+    waiting = set(Deletion.objects.on_host().in_trash().values_list("trash_key", flat=True))
     for key in storage.trash_keys():
         folder = storage.trash_root() / key
         if key not in waiting and folder.stat().st_mtime < cutoff.timestamp():
@@ -120,7 +120,7 @@ def purge_expired_trash(now: datetime | None = None) -> int:
 
 
 def _purge_trash_until(target: int, free: int) -> int:
-    for deletion in Deletion.objects.in_trash().order_by("deleted_at", "id"):
+    for deletion in Deletion.objects.on_host().in_trash().order_by("deleted_at", "id"):
         if free >= target:
             break
         _purge(deletion)

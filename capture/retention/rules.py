@@ -16,8 +16,9 @@ the admin covers the captures of its camera and/or source (blank: any). How they
   go only below the settings' lower floor. A new capture is refused (507) if it would leave less free space
   than the highest floor among the rules that cover it.
 
-Never chosen: pinned captures, running captures. Always oldest first (by when they were requested), so the
-newest survive.
+Never chosen: pinned captures, running captures, another host's captures. Always oldest first (by when they
+were requested), so the newest survive. Rules are shared by every host on the database, but each host applies
+them to its own captures, on its own disk: its budgets count only its captures, its floors its own free space.
 """
 
 from __future__ import annotations
@@ -96,8 +97,8 @@ def all_rules() -> list[Rule]:
 
 
 def deletable() -> QuerySet[Capture]:
-    """What retention may ever delete: not pinned, not being taken."""
-    return Capture.objects.filter(pinned=False).exclude(status=Capture.Status.RUNNING)
+    """What retention may ever delete here: this host's captures, not pinned, not being taken."""
+    return Capture.objects.on_host().filter(pinned=False).exclude(status=Capture.Status.RUNNING)
 
 
 def _with_files() -> Q:
@@ -154,7 +155,7 @@ def over_budget(rules: list[Rule], already: Iterable[Doomed] = ()) -> list[Doome
     for rule in rules:
         if not rule.max_total_bytes:
             continue
-        in_scope = Capture.objects.filter(rule.scope() & _with_files())
+        in_scope = Capture.objects.on_host().filter(rule.scope() & _with_files())
         total = sum(in_scope.values_list("size_bytes", flat=True).iterator())
         total -= sum(d.size_bytes for d in gone.values() if rule.covers(d.camera, d.source))
         if total <= rule.max_total_bytes:
