@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Sum
 
 from capture.models import Capture, Deletion, RetentionRule
 
@@ -186,6 +186,16 @@ def floor_rules(rules: Iterable[Rule]) -> list[Rule]:
 def floor_for(camera: int, source: str, rules: Iterable[Rule]) -> Rule | None:
     """The rule with the highest floor among those covering a capture of this camera and source."""
     return next((rule for rule in floor_rules(rules) if rule.covers(camera, source)), None)
+
+
+def reclaimable_bytes(rules: list[Rule]) -> int:
+    """What deleting every capture some floor covers would free at most, by the rows' sizes."""
+    scopes = [rule.scope() for rule in floor_rules(rules)]
+    if not scopes:
+        return 0
+    # A rule for every capture has an empty scope, Q(), which an OR would drop: it covers everything instead.
+    covered = Q() if any(not scope for scope in scopes) else Q(*scopes, _connector=Q.OR)
+    return deletable().filter(covered & _with_files()).aggregate(total=Sum("size_bytes"))["total"] or 0
 
 
 def for_free_space(rules: list[Rule], free: int, need: int = 0) -> list[Doomed]:
