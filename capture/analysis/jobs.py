@@ -33,6 +33,7 @@ from rest_framework.exceptions import APIException
 from capture import events, objects, offload, storage
 from capture.analysis.metrics import SUPPORTED_SUFFIXES, AnalysisError, analyze_file
 from capture.formats import format_of
+from capture.lib.processes import process_alive
 from capture.models import AnalysisJob, Capture
 from capture.thumbnails import ensure_thumbnail
 
@@ -288,31 +289,11 @@ def _orphan_reason(job: AnalysisJob, stale_before: datetime) -> str | None:
         with _active_lock:
             if token not in _active_tokens:
                 return "Interrupted: this worker stopped running it"
-    elif host == HOST and pid is not None and not _process_alive(pid, job.started_at):
+    elif host == HOST and pid is not None and not process_alive(pid, job.started_at):
         return f"Interrupted: worker process {pid} stopped while running it (crash, kill or restart)"
     if job.started_at and job.started_at < stale_before:
         return f"Interrupted: no answer from worker {host or '?'} after {settings.ANALYSIS_STALE_SEC:g} s"
     return None
-
-
-def _process_alive(pid: int, since: datetime | None) -> bool:
-    """Whether `pid` is a live process that was already running at `since` (not a later one reusing the pid)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, and someone else's
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        with open("/proc/stat") as proc_stat:
-            boot = next(int(line.split()[1]) for line in proc_stat if line.startswith("btime "))
-    except (OSError, IndexError, StopIteration, ValueError):
-        return True  # no /proc: the pid exists, assume it is the worker
-    if stat[0] == "Z":
-        return False  # killed, not yet reaped
-    started = boot + int(stat[19]) / os.sysconf("SC_CLK_TCK")
-    return since is None or started <= since.timestamp() + 1
 
 
 def _format_of(filename: str) -> str:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 
 def process_alive(pid: int, since: datetime | None = None) -> bool:
-    """Whether `pid` is a live process that was already running at `since` (not a later one reusing the pid).
-    The same test as capture.analysis.jobs' recovery makes."""
+    """Whether `pid` is a live process that was already running at `since` (not a later one reusing the pid):
+    the recovery of analysis jobs and of event deliveries both ask it."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
