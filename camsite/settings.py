@@ -255,6 +255,12 @@ PREVIEW_YIELD_SEC = env_float("PREVIEW_YIELD_SEC", 2, minimum=0.1, maximum=30)
 # Keep a warm rpicam-still (signal mode) while no preview runs: a capture with the default size and controls is
 # then one trigger (~0.25 s on the stand-ins) instead of a cold start.
 CAMERA_WARM_STILLS = env_bool("CAMERA_WARM_STILLS", False)
+# CAMERA_<N>_WARM_STILLS=true|false: the same for one camera (it is not a capture control, so it leaves those).
+CAMERA_WARM_STILLS_BY_CAMERA = {
+    index: env_bool(f"CAMERA_{index}_WARM_STILLS", CAMERA_WARM_STILLS)
+    for index, names in CAMERA_CONTROL_DEFAULTS.items()
+    if names.pop("WARM_STILLS", None) is not None
+}
 # Where the camera owners' sockets go (`<lock file name>.owner.sock`); nginx must be able to reach them.
 PREVIEW_SOCKET_DIR = Path(env_str("PREVIEW_SOCKET_DIR", str(CAMERA_LOCK_PATH.parent)))
 ANALYZE_TIMEOUT_SEC = env_float("ANALYZE_TIMEOUT_SEC", 10, minimum=0.1)

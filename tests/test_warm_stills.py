@@ -3,10 +3,15 @@ anything else runs cold and the owner warms up again. Real gunicorn and owner on
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 
 import pytest
 
+from tests.conftest import ROOT
 from tests.previews import LivePreview, Viewer
 
 pytestmark = pytest.mark.slow
@@ -63,3 +68,34 @@ def test_the_preview_takes_the_camera_from_the_warm_process_and_gives_it_back(li
     finally:
         viewer.close()
     wait_for_warm(live)
+
+
+def test_camera_n_warm_stills_turns_them_on_for_that_camera_only():
+    code = (
+        "import django, json; django.setup(); from django.conf import settings;"
+        "from capture.camera.preview import warm_stills_enabled;"
+        "print(json.dumps([warm_stills_enabled(0), warm_stills_enabled(1), settings.CAMERA_CONTROL_DEFAULTS[1]]))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "camsite.settings", "DJANGO_SECRET_KEY": "k"}
+    env.update(CAMERA_WARM_STILLS="false", CAMERA_1_WARM_STILLS="true", CAMERA_1_ROTATION="180")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    # Camera 1 warms, camera 0 doesn't, and the setting is not taken for a capture control of camera 1.
+    assert json.loads(out.stdout) == [False, True, {"ROTATION": "180"}], out.stderr
+
+
+def test_a_bad_camera_n_warm_stills_stops_startup_naming_it():
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "camsite.settings",
+        "DJANGO_SECRET_KEY": "k",
+        "CAMERA_2_WARM_STILLS": "maybe",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode != 0 and "CAMERA_2_WARM_STILLS" in out.stderr

@@ -24,6 +24,11 @@ def owner_socket(camera: Camera) -> Path:
     return owner_client.socket_path(Path(settings.PREVIEW_SOCKET_DIR) / camera.lock.path.name)
 
 
+def warm_stills_enabled(index: int) -> bool:
+    """Whether camera `index` keeps a warm still process: CAMERA_<N>_WARM_STILLS, else CAMERA_WARM_STILLS."""
+    return settings.CAMERA_WARM_STILLS_BY_CAMERA.get(index, settings.CAMERA_WARM_STILLS)
+
+
 def owner_config(camera: Camera) -> OwnerConfig:
     return OwnerConfig(
         camera=camera.index,
@@ -46,7 +51,7 @@ def owner_config(camera: Camera) -> OwnerConfig:
             control_defaults(camera.index),
             f"{WARM_PREFIX}{camera.index}-%03d.jpg",
         )
-        if settings.CAMERA_WARM_STILLS
+        if warm_stills_enabled(camera.index)
         else None,
         warm_dir=str(settings.MEDIA_ROOT),
     )

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from capture import events, offload, storage
 from capture.camera.params import control_defaults
-from capture.camera.preview import owner_socket
+from capture.camera.preview import owner_socket, warm_stills_enabled
 from capture.camera.registry import Camera
 from capture.camera.request import CaptureRequest
 from capture.errors import CameraBusy, CaptureFailed, CaptureTimeout
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 def eligible(camera: Camera, request: CaptureRequest) -> bool:
     """`{}` or `{"format": "jpg"}` with the defaults: what the warm process is set up to take."""
     return (
-        settings.CAMERA_WARM_STILLS
+        warm_stills_enabled(camera.index)
         and request.format == "jpg"
         and (request.width, request.height) == (settings.DEFAULT_WIDTH, settings.DEFAULT_HEIGHT)
         and request.duration_sec == settings.DEFAULT_STILL_DURATION_SEC
