@@ -4,6 +4,7 @@
 #   make test   set up .venv with the test tools, then lint, check migrations and run the whole suite,
 #               in parallel (pytest-xdist, one worker per core up to 4; TEST_WORKERS=1 for one)
 #   make test-fast  the developer's loop: the suite without the `slow` tests (real servers), in parallel
+#   make test-postgres   the tests that touch the database again, on a throwaway PostgreSQL cluster
 
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +12,7 @@ PY := $(VENV)/bin/python
 PORT ?= 3000
 export PORT
 
-.PHONY: run test test-fast bench lint fmt check clean
+.PHONY: run test test-fast test-postgres bench lint fmt check clean
 
 # pytest-xdist workers: one per core, at most 4 (most slow tests are subprocesses that wait on each other).
 # loadgroup keeps a module's tests on one worker when they share a module-scoped server (tests/conftest.py).
@@ -57,6 +58,13 @@ test: lint $(VENV)/.dev
 # Everything but the tests marked slow (real gunicorn, browsers, installs, load): under 2 minutes.
 test-fast: $(VENV)/.dev
 	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not slow"
+
+# The suite's database tests again on PostgreSQL: each pytest process starts its own throwaway cluster with
+# Debian's postgresql (tests/pg.py; apt-get install postgresql), and each server a test starts gets a database
+# there. The slow tests (real servers, long captures) run on SQLite only in `make test`, except the fleet
+# test, which is PostgreSQL's in both.
+test-postgres: $(VENV)/.dev
+	CAMSITE_TEST_DB=postgres $(PY) -m pytest $(PYTEST_PARALLEL) -m "not slow"
 
 # Performance figures as one JSON object (needs nginx for the /uploads comparison: apt-get install nginx).
 bench: $(VENV)/.dev

@@ -131,7 +131,7 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-def env_secret(name: str, default_file: Path, *, required: bool = True) -> str:
+def env_secret(name: str, default_file: Path | None, *, required: bool = True) -> str:
     """A secret from `name`, else from the file named by `{name}_FILE`, else from `default_file` if it exists.
 
     The file forms keep the secret out of the environment (a systemd credential, a file only root can read)
@@ -146,7 +146,7 @@ def env_secret(name: str, default_file: Path, *, required: bool = True) -> str:
     named = _raw(file_var)
     if named is not None:
         return _read_secret(Path(named), f"{file_var} ({named})")
-    if default_file.exists():
+    if default_file is not None and default_file.exists():
         return _read_secret(default_file, str(default_file))
     if required:
         raise ImproperlyConfigured(
@@ -170,6 +170,49 @@ def _check_range(name: str, number: float, minimum: float | None, maximum: float
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {number}")
     if maximum is not None and number > maximum:
         raise ImproperlyConfigured(f"{name} must be at most {maximum}, got {number}")
+
+
+HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+def env_host_name(name: str, default: str) -> str:
+    """A host's name as rows, object keys and `?host=` carry it: letters, digits, '.', '_', '-', at most 63."""
+    value = env_str(name, default)
+    if not HOST_NAME.fullmatch(value):
+        raise ImproperlyConfigured(
+            f"{name} must be 1-63 letters, digits, '.', '_' or '-' (starting with a letter or digit), got {value!r}"
+        )
+    return value
+
+
+# The engines DATABASE_URL may name: what the code is tested on.
+DATABASE_ENGINES = {"postgresql": "django.db.backends.postgresql", "sqlite": "django.db.backends.sqlite3"}
+
+
+def env_database_url(name: str) -> dict | None:
+    """`name` as a database URL (`postgres://user:password@host:5432/camsite`, `sqlite:////abs/path.sqlite3`)
+    parsed into Django's DATABASES entry by dj-database-url, or None when it is unset.
+
+    The URL holds a password, so no message here repeats it: only the part that is wrong."""
+    value = _raw(name)
+    if value is None:
+        return None
+    import dj_database_url
+
+    scheme = value.partition("://")[0].lower()
+    try:
+        config = dj_database_url.parse(value)
+    except dj_database_url.UnknownSchemeError:
+        raise ImproperlyConfigured(f"{name} must be a postgres:// or sqlite:// URL, got {scheme}://") from None
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name} is not a valid database URL (percent-encode special characters in the password)"
+        ) from None
+    if config.get("ENGINE") not in DATABASE_ENGINES.values():
+        raise ImproperlyConfigured(f"{name} must be a postgres:// or sqlite:// URL, got {scheme}://")
+    if not config.get("NAME"):
+        raise ImproperlyConfigured(f"{name} names no database (the path after the host)")
+    return dict(config)
 
 
 def env_per_camera(reserved: tuple[str, ...] = ()) -> dict[int, dict[str, str]]:

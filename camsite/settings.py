@@ -6,6 +6,7 @@ camsite.env; the README's configuration table lists them all. Nothing else in th
 
 from __future__ import annotations
 
+import socket
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -13,10 +14,13 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from camsite.env import (
+    DATABASE_ENGINES,
     env_bool,
     env_bytes,
     env_choice,
+    env_database_url,
     env_float,
+    env_host_name,
     env_int,
     env_list,
     env_networks,
@@ -27,6 +31,7 @@ from camsite.env import (
     env_topic,
     env_url,
 )
+from camsite.s3 import s3_storage
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -43,6 +48,11 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["*"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 PORT = env_int("PORT", 3000, minimum=1, maximum=65535)
+
+# This server's name on a shared database: every Capture and AnalysisJob records it, and crash recovery,
+# status, file names and job claiming only ever touch this host's rows. Two Pis on one database need two names
+# (Raspberry Pi OS names every Pi `raspberrypi`: set a hostname, or this).
+CAMSITE_HOST = env_host_name("CAMSITE_HOST", socket.gethostname())
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -64,6 +74,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Request logging wraps everything so that even 401s and CORS preflights are logged with timing.
     "capture.middleware.RequestLogMiddleware",
+    # A database that is away is a 503 JSON for every page, not a 500 (the API's views: capture.api.errors).
+    "capture.middleware.DatabaseUnavailableMiddleware",
     # CORS answers preflights before any view: browsers never send Authorization on a preflight. Auth itself
     # is DRF's (capture.api.auth), and the /uploads view's and the 404 handler's (capture.tokens).
     "corsheaders.middleware.CorsMiddleware",
@@ -100,21 +112,35 @@ TEMPLATES = [
     },
 ]
 
+# SQLite in DATABASE_PATH by default (nothing to install); DATABASE_URL (postgres://...) for several Pis and a
+# central server on one PostgreSQL, or sqlite:////path. Nothing in the code depends on the engine: every
+# concurrent write is one conditional UPDATE, which both serialise per row.
+DATABASE_PATH = Path(env_str("DATABASE_PATH", str(BASE_DIR / "db.sqlite3")))
+DATABASE_CONNECT_TIMEOUT_SEC = env_int("DATABASE_CONNECT_TIMEOUT_SEC", 5, minimum=2, maximum=120)
 DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": Path(env_str("DATABASE_PATH", str(BASE_DIR / "db.sqlite3"))),
-        # Keep each thread's connection: reopening SQLite and re-running the PRAGMAs cost more than the query.
-        "CONN_MAX_AGE": None,
-        "OPTIONS": {
-            # WAL lets readers run beside the one writer; IMMEDIATE transactions plus a busy timeout make
-            # writers queue instead of failing with "database is locked" across gunicorn workers.
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            "transaction_mode": "IMMEDIATE",
-            "timeout": 20,
-        },
-    }
+    "default": env_database_url("DATABASE_URL") or {"ENGINE": DATABASE_ENGINES["sqlite"], "NAME": DATABASE_PATH}
 }
+if DATABASES["default"]["ENGINE"] == DATABASE_ENGINES["sqlite"]:
+    DATABASES["default"].update(
+        {
+            # Keep each thread's connection: reopening SQLite and re-running the PRAGMAs cost more than the query.
+            "CONN_MAX_AGE": None,
+            "OPTIONS": {
+                # WAL lets readers run beside the one writer; IMMEDIATE transactions plus a busy timeout make
+                # writers queue instead of failing with "database is locked" across gunicorn workers.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    )
+else:
+    # A connection per thread kept for a minute, checked before each request reuses it: after the database
+    # was away (a restart, a lost network), the next request reconnects instead of failing on a dead socket.
+    DATABASES["default"].update(CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True)
+    # Give up connecting after a few seconds: a request then answers 503 (capture.api.errors) instead of
+    # hanging while the database is unreachable. A connect_timeout in the URL's query wins.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT_SEC)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -141,6 +167,36 @@ MEDIA_ROOT = Path(env_str("UPLOAD_DIR", str(BASE_DIR / "uploads"))).resolve()
 MEDIA_URL = "/uploads/"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Object storage: STORAGE_BACKEND=s3 copies every capture to a bucket (AWS S3, MinIO, Garage) -------------
+# The Pi writes the file locally as always; its worker (run_huey) then uploads it with its thumbnails, retrying
+# while the bucket is unreachable, and keeps the local copy or not (STORAGE_LOCAL_COPY). /uploads answers a
+# file that is only in the bucket with a redirect to a presigned URL, and a worker on another machine reads it
+# from there (capture.objects).
+STORAGE_BACKEND = env_choice("STORAGE_BACKEND", "local", ("local", "s3"))
+S3_BUCKET = env_str("S3_BUCKET")
+S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL")  # unset for AWS; http(s)://host:port for MinIO or Garage
+S3_REGION = env_str("S3_REGION", "us-east-1")
+S3_ACCESS_KEY_ID = env_str("S3_ACCESS_KEY_ID")  # unset: boto3's own chain (AWS_* variables, instance role)
+S3_SECRET_ACCESS_KEY = env_secret("S3_SECRET_ACCESS_KEY", None, required=False)
+S3_PREFIX = env_str("S3_PREFIX").strip("/")  # keys are <prefix>/<host>/<file name>
+# path-style (bucket in the path) suits MinIO, Garage and any endpoint by IP; AWS takes both.
+S3_ADDRESSING_STYLE = env_choice("S3_ADDRESSING_STYLE", "path", ("path", "virtual"))
+STORAGE_LOCAL_COPY = env_choice("STORAGE_LOCAL_COPY", "keep", ("keep", "none"))
+STORAGE_UPLOAD_MAX_ATTEMPTS = env_int("STORAGE_UPLOAD_MAX_ATTEMPTS", 8, minimum=1, maximum=100)
+STORAGE_UPLOAD_RETRY_DELAY_SEC = env_float("STORAGE_UPLOAD_RETRY_DELAY_SEC", 5, minimum=0, maximum=3600)
+if STORAGE_BACKEND == "s3":
+    if not S3_BUCKET:
+        raise ImproperlyConfigured("S3_BUCKET must be set when STORAGE_BACKEND=s3")
+    STORAGES["captures"] = s3_storage(
+        bucket=S3_BUCKET,
+        endpoint_url=S3_ENDPOINT_URL,
+        region=S3_REGION,
+        access_key=S3_ACCESS_KEY_ID,
+        secret_key=S3_SECRET_ACCESS_KEY,
+        prefix=S3_PREFIX,
+        addressing_style=S3_ADDRESSING_STYLE,
+    )
 
 # --- The seed's options -------------------------------------------------------------------------------
 AUTH_TOKEN = env_str("AUTH_TOKEN")
@@ -225,10 +281,11 @@ RECONCILE_ORPHANS = env_choice("RECONCILE_ORPHANS", "adopt", ("adopt", "trash"))
 ANALYSIS_MAX_ATTEMPTS = env_int("ANALYSIS_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
 ANALYSIS_RETRY_DELAY_SEC = env_float("ANALYSIS_RETRY_DELAY_SEC", 5, minimum=0, maximum=3600)
 ANALYSIS_STALE_SEC = env_float("ANALYSIS_STALE_SEC", 900, minimum=10)
-# The queue: SQLite beside the database (no extra server), or Redis. Only the queue: a worker still reads the
-# capture from MEDIA_ROOT and the job from this SQLite database, so it runs on this machine either way.
+# The queue: SQLite beside the database (no extra server), or Redis. Only the queue: the job lives in the
+# database, so a worker on another machine needs DATABASE_URL (PostgreSQL) and Redis, and reads the files
+# through the storage seam (object storage when STORAGE_BACKEND=s3).
 HUEY_BACKEND = env_choice("HUEY_BACKEND", "sqlite", ("sqlite", "redis"))
-HUEY_SQLITE_PATH = Path(env_str("HUEY_SQLITE_PATH", str(DATABASES["default"]["NAME"].with_name("huey.sqlite3"))))
+HUEY_SQLITE_PATH = Path(env_str("HUEY_SQLITE_PATH", str(DATABASE_PATH.with_name("huey.sqlite3"))))
 HUEY_REDIS_URL = env_str("HUEY_REDIS_URL", "redis://127.0.0.1:6379/0")
 # Two threads: a long job (a timelapse, an analysis) never holds back a schedule's next frame.
 HUEY_WORKERS = env_int("HUEY_WORKERS", 2, minimum=1, maximum=16)
@@ -257,7 +314,8 @@ if HUEY_BACKEND == "sqlite":
     # marked absent before djhuey loads huey; huey then leaves its Redis storage undefined.
     sys.modules.setdefault("redis", None)
 else:
-    HUEY.update(huey_class="huey.RedisHuey", url=HUEY_REDIS_URL)
+    # A worker reads its own host's files: on a Redis shared by several Pis, each host has its own queue.
+    HUEY.update(huey_class="huey.RedisHuey", url=HUEY_REDIS_URL, name=f"camsite-{CAMSITE_HOST}")
 
 # --- Events out: webhooks and MQTT (capture.events), delivered by the worker from the outbox ---------------
 # Links in events are made absolute with this (e.g. http://camera.local); empty leaves them as paths.

@@ -1,6 +1,7 @@
 """Settings for the test suite: the real settings with a throwaway key and a fast password hasher."""
 
 import os
+import tempfile
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
 
@@ -19,3 +20,12 @@ HUEY.update(huey_class="huey.MemoryHuey", immediate=False)
 
 # The manifest storage needs `collectstatic`, which tests don't run.
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+
+# The SQLite test database is a file, as the server's is: Django's default in-memory test database shares one
+# cache between connections, whose table locks fail at once ("database table is locked") where the server's
+# WAL file waits its busy timeout, so concurrent writers on real connections (tests/test_database_locking.py)
+# would fail under load for a reason production never has. One per process (pytest-xdist workers).
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.path.join(tempfile.gettempdir(), f"camsite-test-{os.getpid()}.sqlite3")
+    }

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
@@ -26,11 +26,12 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.cache import never_cache
 
-from capture import (  # noqa: F401 - register the API tokens', retention's, webhooks' and deliveries' admins
-    events_admin,
+from capture import (
+    events_admin,  # noqa: F401 - registers the webhooks' and deliveries' admins
     integrations,
-    retention_admin,
-    token_admin,
+    offload,
+    retention_admin,  # noqa: F401 - registers retention's admin
+    token_admin,  # noqa: F401 - registers the API tokens' admin
 )
 from capture.analysis import jobs, tasks
 from capture.camera.params import CONTROLS
@@ -88,6 +89,7 @@ class CaptureAdmin(admin.ModelAdmin):
     list_display = [
         "id",
         "thumbnail",
+        "host",
         "file_link",
         "format_label",
         "resolution",
@@ -102,6 +104,7 @@ class CaptureAdmin(admin.ModelAdmin):
     ]
     list_display_links = ["id", "thumbnail"]
     list_filter = [
+        "host",
         "camera_index",
         "format",
         "status",
@@ -124,7 +127,19 @@ class CaptureAdmin(admin.ModelAdmin):
     fieldsets = [
         (
             None,
-            {"fields": ["file_link", "status_badge", "error", "source_name", "schedule", "backend", "pinned", "warm"]},
+            {
+                "fields": [
+                    "file_link",
+                    "status_badge",
+                    "error",
+                    "host",
+                    "source_name",
+                    "schedule",
+                    "backend",
+                    "pinned",
+                    "warm",
+                ]
+            },  # fmt: skip
         ),
         (
             "Parameters",
@@ -149,6 +164,7 @@ class CaptureAdmin(admin.ModelAdmin):
             {"fields": ["requested_at_ms", "started_at_ms", "finished_at_ms", "camera_ms", "remux_ms", "total_ms"]},
         ),
         ("Analyzer", {"fields": ["analyze_job_id", "analyze_error"]}),
+        ("Object storage", {"fields": ["upload_status", "upload_error", "upload_attempts", "uploaded_at"]}),
     ]
     readonly_fields = [
         *(field.name for field in Capture._meta.fields),
@@ -322,7 +338,7 @@ class CaptureAdmin(admin.ModelAdmin):
         queued = skipped = 0
         for capture in queryset:
             try:
-                tasks.submit(capture.filename)
+                tasks.submit(capture.filename, capture.host)
             except jobs.UnknownUpload:
                 skipped += 1  # no finished file (failed, running or deleted)
             except jobs.AnalysisQueueUnavailable as exc:
@@ -360,7 +376,7 @@ class CaptureAdmin(admin.ModelAdmin):
         expires_in = int(request.POST.get("expires") or SHARE_EXPIRIES[1][0])
         shared = 0
         for capture in queryset.filter(status=Capture.Status.OK).exclude(filename=""):
-            url, expires_at = signed_url(capture.filename, expires_in)
+            url, expires_at = signed_url(capture.media_name, expires_in)
             until = timezone.localtime(expires_at).strftime("%Y-%m-%d %H:%M")
             self.message_user(request, f"{capture.filename}, until {until}: {request.build_absolute_uri(url)}")
             shared += 1
@@ -434,7 +450,11 @@ class CaptureAdmin(admin.ModelAdmin):
             raise Http404("No thumbnail")
         thumbnail = ensure_thumbnail(capture, size)
         if thumbnail is None:
-            raise Http404("No thumbnail")
+            # Another host's capture, or this one's without its local copy: the thumbnail its host uploaded.
+            in_bucket = offload.presigned_url(capture, size)
+            if in_bucket is None:
+                raise Http404("No thumbnail")
+            return HttpResponseRedirect(in_bucket)
         # A row's thumbnail never changes (ids are never reused, files never overwritten).
         return serve_file(request, thumbnail, content_type="image/jpeg", cache_control="private, max-age=86400")
 
@@ -549,14 +569,16 @@ def media_preview(capture: Capture) -> str:
 class AnalysisJobAdmin(admin.ModelAdmin):
     """The analyzer's jobs (POST /api/analyze, capture-and-analyze, "Analyze again"), read-only."""
 
-    list_display = ["job_id", "filename", "capture_link", "status", "verdict", "created_at", "run_time", "attempts"]
-    list_filter = ["status", "created_at"]
+    list_display = [
+        "job_id", "host", "filename", "capture_link", "status", "verdict", "created_at", "run_time", "attempts",
+    ]  # fmt: skip
+    list_filter = ["host", "status", "created_at"]
     search_fields = ["filename", "job_id"]
     date_hierarchy = "created_at"
     list_select_related = ["capture"]
     fields = [
-        "job_id", "filename", "capture_link", "status", "error", "attempts", "worker", "created_at", "started_at",
-        "finished_at", "result_json",
+        "job_id", "host", "filename", "capture_link", "status", "error", "attempts", "worker", "created_at",
+        "started_at", "finished_at", "result_json",
     ]  # fmt: skip
     readonly_fields = fields
 

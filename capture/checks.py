@@ -77,3 +77,22 @@ def check_camera_control_defaults(app_configs, **kwargs):
         except ImproperlyConfigured as exc:
             errors.append(Error(str(exc), hint="See the README's camera controls.", id="capture.E004"))
     return errors
+
+
+# Names that many machines share: Raspberry Pi OS names every Pi `raspberrypi`.
+COMMON_HOST_NAMES = {"raspberrypi", "localhost", "localhost.localdomain"}
+
+
+@register()
+def check_host_name_on_a_shared_database(app_configs, **kwargs):
+    """Two servers with one CAMSITE_HOST on one database would take each other's rows for their own."""
+    shared = settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3"
+    if shared and settings.CAMSITE_HOST in COMMON_HOST_NAMES:
+        return [
+            Warning(
+                f"CAMSITE_HOST is {settings.CAMSITE_HOST!r}, a name many machines share, on a shared database",
+                hint="Give each server on one database its own CAMSITE_HOST (or hostname).",
+                id="capture.W014",
+            )
+        ]
+    return []

@@ -3,6 +3,7 @@ the CLI and the admin catch the same classes."""
 
 from __future__ import annotations
 
+from django.db import InterfaceError, OperationalError
 from rest_framework import status
 from rest_framework.exceptions import APIException
 
@@ -56,6 +57,29 @@ class CaptureRunning(APIException):
     def __init__(self, capture_id: int) -> None:
         super().__init__(f"Capture {capture_id} is still running")
         self.capture_id = capture_id
+
+
+class OtherHost(APIException):
+    """Something only the host that owns it can do (run a schedule, make a timelapse of its frames, restore
+    from its trash): that host's camera and disk are not this server's."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "This belongs to another host"
+    default_code = "other_host"
+
+
+class DatabaseUnavailable(APIException):
+    """The database could not be reached or refused the query (PostgreSQL down or unreachable, SQLite locked
+    for longer than its timeout): a 503 the client may retry, never a 500."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "Database unavailable: try again shortly"
+    default_code = "database_unavailable"
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    # OperationalError: the connection failed or broke; InterfaceError: a connection already closed under us.
+    return isinstance(exc, OperationalError | InterfaceError)
 
 
 class InsufficientStorage(CaptureError):

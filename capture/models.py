@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import uuid
 from datetime import timedelta
@@ -13,29 +14,36 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
-from capture import storage
+from capture import objects, storage
 from capture.errors import CaptureRunning
 from capture.formats import FORMATS
+from capture.hosts import this_host  # also capture.models.this_host, as migration 0009 names it
+
+log = logging.getLogger(__name__)
 
 # A capture or its analyze forward failed: what the status endpoint reports as lastError.
 HAS_ERROR = ~models.Q(error="") | ~models.Q(analyze_error="")
 
 
 class CaptureQuerySet(models.QuerySet):
-    """The state questions about one camera, asked the same way by status, summaries and crash recovery."""
+    """The state questions about one camera of this host, asked the same way by status, summaries and crash
+    recovery. Camera 0 of another Pi on the same database is another camera: its rows are never counted here."""
 
-    def for_camera(self, camera: int) -> CaptureQuerySet:
-        return self.filter(camera_index=camera)
+    def on_host(self, host: str | None = None) -> CaptureQuerySet:
+        return self.filter(host=host or this_host())
+
+    def for_camera(self, camera: int, host: str | None = None) -> CaptureQuerySet:
+        return self.on_host(host).filter(camera_index=camera)
 
     def running(self, camera: int) -> CaptureQuerySet:
-        return self.filter(camera_index=camera, status=Capture.Status.RUNNING)
+        return self.for_camera(camera).filter(status=Capture.Status.RUNNING)
 
     def last_success(self, camera: int) -> Capture | None:
-        return self.filter(camera_index=camera, status=Capture.Status.OK).order_by("-finished_at").first()
+        return self.for_camera(camera).filter(status=Capture.Status.OK).order_by("-finished_at").first()
 
     def last_error(self, camera: int) -> Capture | None:
         """The newest capture whose camera or analyzer forward failed."""
-        return self.filter(HAS_ERROR, camera_index=camera).order_by("-id").first()
+        return self.for_camera(camera).filter(HAS_ERROR).order_by("-id").first()
 
 
 class Capture(models.Model):
@@ -74,6 +82,9 @@ class Capture(models.Model):
     fps = models.PositiveIntegerField()
     duration_sec = models.FloatField()
     requested_filename = models.CharField(max_length=255, blank=True)
+    # The server that took it (CAMSITE_HOST); its camera_index and filename are that host's. (Indexed first in
+    # the status indexes below, which serve `?host=` too.)
+    host = models.CharField(max_length=63, default=this_host)
     camera_index = models.PositiveSmallIntegerField(default=0)
     # The camera controls used, by their API names (the request's over the camera's configured defaults).
     controls = models.JSONField(default=dict, blank=True)
@@ -103,6 +114,18 @@ class Capture(models.Model):
     # Taken by the camera owner's warm still process (CAMERA_WARM_STILLS): one trigger, no camera start-up.
     warm = models.BooleanField(default=False)
 
+    # Object storage (STORAGE_BACKEND=s3): "" (local storage only), pending (queued for upload), uploaded, failed.
+    class Upload(models.TextChoices):
+        NONE = "", "local only"
+        PENDING = "pending"
+        UPLOADED = "uploaded"
+        FAILED = "failed"
+
+    upload_status = models.CharField(max_length=16, choices=Upload.choices, default=Upload.NONE, blank=True)
+    upload_error = models.TextField(blank=True)
+    upload_attempts = models.PositiveSmallIntegerField(default=0)
+    uploaded_at = models.DateTimeField(null=True, blank=True)
+
     # A schedule's frame: the schedule that took it (kept when the schedule is deleted, unlinked).
     schedule = models.ForeignKey(
         "capture.Schedule", null=True, blank=True, on_delete=models.SET_NULL, related_name="captures"
@@ -122,20 +145,39 @@ class Capture(models.Model):
         indexes = [
             models.Index(fields=["-requested_at", "-id"], name="capture_newest_first"),
             # The status endpoint's two lookups (last success, last error) stay index-only as history grows.
-            models.Index(fields=["camera_index", "status", "-finished_at"], name="capture_camera_last_by_status"),
-            models.Index(fields=["camera_index", "-id"], condition=HAS_ERROR, name="capture_camera_with_error"),
+            models.Index(fields=["host", "camera_index", "status", "-finished_at"], name="capture_host_camera_status"),
+            models.Index(fields=["host", "camera_index", "-id"], condition=HAS_ERROR, name="capture_host_camera_error"),
         ]
 
     def __str__(self) -> str:
         return self.filename or f"capture #{self.pk} ({self.status})"
 
     @property
+    def is_local(self) -> bool:
+        """Whether this server took it, so its file (if any) is in this server's upload directory."""
+        return self.host == this_host()
+
+    @property
     def path(self) -> Path | None:
-        return settings.MEDIA_ROOT / self.filename if self.filename else None
+        """The file in this server's upload directory; None for another host's capture (a name there may be
+        an unrelated file of this server's)."""
+        return settings.MEDIA_ROOT / self.filename if self.filename and self.is_local else None
+
+    @property
+    def media_name(self) -> str:
+        """The name under /uploads: the file name for this server's captures, `<host>/<file name>` for another
+        host's (served from object storage), since names are unique per host only."""
+        if not self.filename:
+            return ""
+        return self.filename if self.is_local else f"{self.host}/{self.filename}"
 
     @property
     def url(self) -> str | None:
-        return f"{settings.MEDIA_URL}{self.filename}" if self.filename else None
+        return f"{settings.MEDIA_URL}{self.media_name}" if self.filename else None
+
+    @property
+    def in_bucket(self) -> bool:
+        return self.upload_status == Capture.Upload.UPLOADED
 
     def delete_with_files(
         self, *, by: str = "", reason: str = "manual", rule: str = "", purge: bool = False
@@ -154,7 +196,19 @@ class Capture(models.Model):
             deletion = self._delete_row(by=by, reason=reason, rule=rule)
             if deletion is None:
                 return 0, 0
+            self._delete_objects()
+            # Another host's file is on that host: this server's file of the same name is not this capture's.
+            if not self.is_local:
+                return 0, 0
             return deletion.take_files(self, purge=purge)
+
+    def _delete_objects(self) -> None:
+        if self.upload_status in (Capture.Upload.UPLOADED, Capture.Upload.PENDING) and objects.enabled():
+            try:
+                objects.delete(objects.all_keys(self.host, self.filename))
+            except (objects.StorageUnavailable, objects.StorageRefused) as exc:
+                # Deleting the row must not wait for a bucket that is away: what stays there is logged.
+                log.error("capture #%d deleted, but its objects stay in the bucket: %s", self.pk, exc)
 
     def _delete_row(self, *, by: str, reason: str, rule: str) -> Deletion | None:
         with transaction.atomic():
@@ -168,7 +222,9 @@ class Capture(models.Model):
             snapshot = serializers.serialize("json", [current])
             current.delete()
             self.filename, self.size_bytes = current.filename, current.size_bytes
+            self.host, self.upload_status = current.host, current.upload_status
             return Deletion.objects.create(
+                host=current.host,
                 capture_id=self.pk,
                 filename=current.filename,
                 camera_index=current.camera_index,
@@ -217,8 +273,11 @@ class RetentionRule(models.Model):
 
 
 class DeletionQuerySet(models.QuerySet):
+    def on_host(self, host: str | None = None) -> DeletionQuerySet:
+        return self.filter(host=host or this_host())
+
     def in_trash(self) -> DeletionQuerySet:
-        """Deletions whose files wait in the trash (restorable)."""
+        """Deletions whose files wait in the trash (restorable), on any host: each host's trash is its own."""
         return self.exclude(trash_key="").filter(purged_at__isnull=True, restored_at__isnull=True)
 
 
@@ -233,6 +292,8 @@ class Deletion(models.Model):
         MANUAL = "manual"
         RECONCILE = "reconcile"
 
+    # The host whose capture (or orphan file) it was: its trash is in that host's upload directory.
+    host = models.CharField(max_length=63, default=this_host, db_index=True)
     capture_id = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)  # the row is gone: no FK
     filename = models.CharField(max_length=255, blank=True)
     camera_index = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -269,7 +330,10 @@ class Deletion(models.Model):
     def take_files(self, capture: Capture, *, purge: bool) -> tuple[int, int]:
         """Move (or remove) the deleted capture's files and record what went; return (files, thumbnails)."""
         # A name can come back once its file is gone (deleted by hand, say): the file is then the newer row's.
-        if capture.filename and Capture.objects.filter(filename=capture.filename, pk__gt=capture.pk).exists():
+        if (
+            capture.filename
+            and Capture.objects.on_host(capture.host).filter(filename=capture.filename, pk__gt=capture.pk).exists()
+        ):
             return 0, 0
         if purge or settings.TRASH_RETENTION_DAYS == 0:
             removed = storage.remove_capture_files(capture)
@@ -298,6 +362,9 @@ class AnalysisJob(models.Model):
     # The capture whose file this is; null for a file that reached /uploads some other way.
     capture = models.ForeignKey(Capture, null=True, blank=True, on_delete=models.CASCADE, related_name="analysis_jobs")
     filename = models.CharField(max_length=255, db_index=True)
+    # The server that queued it (CAMSITE_HOST), whose queue has its message and whose worker recovers it. The
+    # file is its capture's host's (or this host's, without a capture): capture.analysis.jobs.runnable_here().
+    host = models.CharField(max_length=63, default=this_host, db_index=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -75,8 +75,19 @@ class InTrashFilter(admin.SimpleListFilter):
 
 @admin.register(Deletion)
 class DeletionAdmin(admin.ModelAdmin):
-    list_display = ["deleted_at", "filename", "capture", "camera_index", "source", "reason", "why", "size", "trash"]
-    list_filter = ["reason", InTrashFilter, "source", "camera_index"]
+    list_display = [
+        "deleted_at",
+        "host",
+        "filename",
+        "capture",
+        "camera_index",
+        "source",
+        "reason",
+        "why",
+        "size",
+        "trash",
+    ]
+    list_filter = ["reason", InTrashFilter, "host", "source", "camera_index"]
     search_fields = ["filename", "rule", "by"]
     date_hierarchy = "deleted_at"
     actions = ["restore_selected"]

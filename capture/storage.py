@@ -245,6 +245,12 @@ def trash_root() -> Path:
     return settings.MEDIA_ROOT / TRASH_DIR
 
 
+def trash_bytes() -> int:
+    """The bytes of the files waiting in the trash (what emptying it would free)."""
+    root = trash_root()
+    return sum(path.stat().st_size for path in root.rglob("*") if path.is_file()) if root.is_dir() else 0
+
+
 def trash_keys() -> list[str]:
     """The trash's entries (one folder per deletion)."""
     root = trash_root()

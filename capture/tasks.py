@@ -1,8 +1,9 @@
 # djhuey's run_huey imports each app's `tasks` module to find its tasks: they live in capture.analysis,
-# capture.retention, capture.schedules (the schedules' frames and tick, and the timelapse jobs) and
-# capture.events (webhooks, MQTT).
+# capture.upload_tasks (uploads to object storage), capture.retention, capture.schedules (the schedules'
+# frames and tick, and the timelapse jobs) and capture.events (webhooks, MQTT).
 from capture.analysis.tasks import analyze_job, recover_jobs  # noqa: F401
 from capture.events.queue import deliver_event, recover_events  # noqa: F401
 from capture.events.tasks import take_capture  # noqa: F401
 from capture.retention.tasks import reconcile_uploads, retention_sweep  # noqa: F401
 from capture.schedules.tasks import schedule_frame, schedule_tick, timelapse_job  # noqa: F401
+from capture.upload_tasks import recover_uploads, upload_capture  # noqa: F401

@@ -39,8 +39,10 @@ def ensure_thumbnail(capture: Capture, size: str = "small") -> Path | None:
     """
     if not capture.filename:
         return None
-    target = thumbnail_path(capture.filename, size)
     source = capture.path
+    if source is None:
+        return None  # another host's capture: its file is not in this upload directory
+    target = thumbnail_path(capture.filename, size)
     try:
         version = source.stat().st_mtime_ns
     except OSError:

@@ -16,15 +16,16 @@ import os
 import re
 from pathlib import Path
 
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.conf import settings
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.utils.cache import get_conditional_response
 from django.utils.http import http_date, parse_http_date_safe
 from django.views.decorators.http import require_safe
 
-from capture import links, tokens
+from capture import links, offload, tokens
 from capture.formats import mime_type
-from capture.models import ApiToken
-from capture.storage import NotAFinishedFile, finished_file
+from capture.models import ApiToken, Capture
+from capture.storage import NotAFinishedFile, check_name, finished_file
 
 _SINGLE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _UNSATISFIABLE = (-1, -1)
@@ -35,10 +36,26 @@ def serve_upload(request: HttpRequest, name: str) -> HttpResponse:
     refused = _refusal(request, name)
     if refused is not None:
         return refused
+    return _serve(request, settings.CAMSITE_HOST, name)
+
+
+@require_safe
+def serve_host_upload(request: HttpRequest, host: str, name: str) -> HttpResponse:
+    """`/uploads/<host>/<name>`: a file of another host of the fleet (file names are unique per host only),
+    which this server has in object storage, not on its disk."""
+    refused = _refusal(request, f"{host}/{name}")
+    if refused is not None:
+        return refused
+    return _serve(request, host, name)
+
+
+def _serve(request: HttpRequest, host: str, name: str) -> HttpResponse:
     try:
+        if host != settings.CAMSITE_HOST:
+            raise NotAFinishedFile(name)  # another host's file is never this server's file of that name
         path = finished_file(name)
     except NotAFinishedFile:
-        raise Http404("No such capture") from None
+        return _from_bucket(host, name)
     accel = request.headers.get("X-Accel-Uploads")
     if accel:
         # Behind the installed nginx site (deploy/nginx/camsite.conf), which sends the file itself, with Range
@@ -47,6 +64,19 @@ def serve_upload(request: HttpRequest, name: str) -> HttpResponse:
         return HttpResponse(headers={"X-Accel-Redirect": f"{accel}{path.name}", "Content-Type": _content_type(path)})
     # Files are never overwritten, but a deleted name can come back: browsers cache, then revalidate (304).
     return serve_file(request, path, cache_control="no-cache")
+
+
+def _from_bucket(host: str, name: str) -> HttpResponse:
+    """A redirect to a presigned URL of the file in the bucket (which answers Range itself), or 404."""
+    try:
+        check_name(name)
+    except NotAFinishedFile:
+        raise Http404("No such capture") from None
+    capture = Capture.objects.on_host(host).filter(filename=name).order_by("-id").first()
+    url = offload.presigned_url(capture) if capture is not None else None
+    if url is None:
+        raise Http404("No such capture")
+    return HttpResponseRedirect(url, headers={"Cache-Control": "private, no-store"})
 
 
 def _refusal(request: HttpRequest, name: str) -> HttpResponse | None:

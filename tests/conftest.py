@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from capture.camera.detection import THREAD_NAME
 from capture.camera.registry import reset_cameras
+from tests import pg
 from tests.net import free_port, wait_for_http, wait_until  # noqa: F401 - re-exported for the tests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,6 +62,33 @@ def worker_environment(tmp_path_factory):
     patch.setenv("STANDIN_STATE_DIR", str(own / "standin-state"))
     yield own
     patch.undo()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def postgres_cluster_lifetime():
+    """This process's PostgreSQL cluster (tests/pg.py), if any test started one, ends with the session."""
+    yield
+    pg.stop_cluster()
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """With CAMSITE_TEST_DB=postgres, Django's test database is made on this process's own cluster.
+
+    The settings were read before any fixture runs, so the connection to the configured database is
+    swapped for one to the cluster before pytest-django creates the test database."""
+    if not pg.wanted():
+        return
+    if not pg.available():
+        pytest.exit("CAMSITE_TEST_DB=postgres needs Debian's postgresql (apt install postgresql)", returncode=3)
+    from django.conf import settings
+    from django.db import connections
+
+    connections["default"].close()
+    settings.DATABASES["default"].clear()
+    settings.DATABASES["default"].update(pg.cluster().settings())
+    connections.configure_settings(settings.DATABASES)
+    del connections["default"]
 
 
 @pytest.fixture(autouse=True)
@@ -213,3 +241,7 @@ def python_subprocess(code: str, *args: str, **kwargs) -> subprocess.Popen:
     """Run `code` in a fresh interpreter that can import the project."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "camsite.test_settings"}
     return subprocess.Popen([sys.executable, "-c", code, *args], env=env, cwd=ROOT, **kwargs)
+
+
+def pytest_report_header(config) -> str:
+    return f"test database: {'postgres (a cluster per process, tests/pg.py)' if pg.wanted() else 'sqlite'}"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import requests
 
+from tests import pg
 from tests.conftest import ROOT, free_port, wait_for_http
 
 
@@ -35,6 +36,9 @@ class GunicornServer:
             "GUNICORN_THREADS": str(threads),
             **(env or {}),
         }
+        # On PostgreSQL runs (CAMSITE_TEST_DB=postgres), each server gets a fresh database on the cluster.
+        if "DATABASE_URL" not in self.env and (url := pg.server_database_url()):
+            self.env["DATABASE_URL"] = url
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> GunicornServer:

@@ -81,8 +81,8 @@ def test_deletions_are_listed_newest_first_with_pages(api):
     assert first["filename"] == "2.jpg" and first["by"] == "user 2" and first["reason"] == "manual"
     assert (first["sizeBytes"], first["source"], first["cameraIndex"], first["inTrash"]) == (102, "cli", 0, True)
     assert set(first) == {
-        "id", "captureId", "filename", "cameraIndex", "source", "format", "capturedAt", "deletedAt", "reason",
-        "rule", "by", "sizeBytes", "files", "thumbnails", "inTrash", "purgedAt", "restoredAt", "restoredBy",
+        "id", "host", "captureId", "filename", "cameraIndex", "source", "format", "capturedAt", "deletedAt",
+        "reason", "rule", "by", "sizeBytes", "files", "thumbnails", "inTrash", "purgedAt", "restoredAt", "restoredBy",
     }  # fmt: skip
     one = api.get(f"/api/deletions/{first['id']}/").json()
     assert one["ok"] is True and one["filename"] == "2.jpg"

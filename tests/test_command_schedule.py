@@ -30,6 +30,7 @@ def test_create_prints_the_id_and_list_shows_the_next_run(capsys):
     assert code == 0
     line = out.splitlines()[1]
     assert "garden" in line and "every 60s (0/10)" in line and schedule.next_run_at.strftime("%Y-%m-%d %H:%M") in line
+    assert schedule.host in line.split()  # whose camera takes the frames (CAMSITE_HOST)
 
 
 @pytest.mark.parametrize(

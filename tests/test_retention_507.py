@@ -95,9 +95,22 @@ def test_pinned_captures_are_kept_and_the_capture_refused(post_json, standins, s
     file_row("pinned.jpg", 3 * MB, days_old=30, pinned=True)
     response = post_json("/api/camera/capture", BODY)
     assert response.status_code == 507
-    assert "pinned captures are kept" in response.json()["error"]
+    assert "pinned ones are kept" in response.json()["error"]
     assert list(Capture.objects.values_list("filename", flat=True)) == ["pinned.jpg"]
     assert camera_runs(standins) == []
+
+
+def test_a_floor_that_deleting_everything_would_not_reach_deletes_nothing(post_json, standins, settings, free):
+    # A floor set far above the disk (a typo, or a disk filled by something else) must not empty the card in vain.
+    settings.RETENTION_MIN_FREE_BYTES = 100 * MB
+    free["bytes"] = 10 * MB
+    file_row("old.jpg", 2 * MB, days_old=5)
+    file_row("newer.jpg", 2 * MB, days_old=1)
+    response = post_json("/api/camera/capture", BODY)
+    assert response.status_code == 507
+    assert sorted(Capture.objects.values_list("filename", flat=True)) == ["newer.jpg", "old.jpg"]
+    assert not Deletion.objects.exists()
+    assert (settings.MEDIA_ROOT / "old.jpg").exists() and camera_runs(standins) == []
 
 
 def test_a_rules_floor_names_the_rule(post_json, settings, free):

@@ -25,12 +25,12 @@ from typing import Protocol
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from rest_framework import status
 from rest_framework.exceptions import APIException
 
-from capture import events, storage
+from capture import events, objects, offload, storage
 from capture.analysis.metrics import SUPPORTED_SUFFIXES, AnalysisError, analyze_file
 from capture.formats import format_of
 from capture.models import AnalysisJob, Capture
@@ -38,6 +38,8 @@ from capture.thumbnails import ensure_thumbnail
 
 log = logging.getLogger(__name__)
 
+# The machine, for telling a live worker process from a dead one by its pid (not CAMSITE_HOST, the name rows
+# carry: two servers on one machine may have two names, and their pids are checked the same way).
 HOST = socket.gethostname()
 LOST_AFTER = timedelta(seconds=60)  # a queued job with no message this long after it was created was lost
 _active_tokens: set[str] = set()  # tokens of the jobs this process is running right now
@@ -84,11 +86,44 @@ def finished_upload(name: str) -> Path:
         raise UnknownUpload(str(exc)) from None
 
 
-def submit(name: str, queue: JobQueue) -> AnalysisJob:
-    """Queue an analysis of the finished upload `name` (UnknownUpload if there is none)."""
+def runnable_here() -> Q:
+    """The jobs this worker can run: those whose file it can read. With object storage that is every host's
+    (a central worker analyses the whole fleet's captures); without, only the files of its own host.
+
+    A job's message is only on the queue of the server that made it (its `host`), so this is a safety net;
+    recovery (recover_orphans) keeps to the jobs this host made. Two Pis on one database then never run,
+    recover or requeue each other's jobs."""
+    if objects.enabled():
+        return Q()
+    here = settings.CAMSITE_HOST
+    return Q(capture__host=here) | Q(capture__isnull=True, host=here)
+
+
+def readable_capture(name: str, host: str | None = None) -> Capture | None:
+    """The capture whose file `name` of `host` (this host by default) an analysis would read: None for a file
+    of this host with no capture row (one put in the upload directory). UnknownUpload if this server can read
+    no such file, here or in object storage."""
+    host = host or settings.CAMSITE_HOST
+    try:
+        storage.check_name(name)
+    except storage.NotAFinishedFile as exc:
+        raise UnknownUpload(str(exc)) from None
+    if not name.lower().endswith(SUPPORTED_SUFFIXES):
+        raise UnknownUpload(f"{name} is not a file the analyzer reads ({', '.join(SUPPORTED_SUFFIXES)})")
+    capture = Capture.objects.on_host(host).filter(filename=name, status=Capture.Status.OK).order_by("-id").first()
+    if capture is not None and offload.readable(capture):
+        return capture
+    if host != settings.CAMSITE_HOST:
+        raise UnknownUpload(f"No finished capture {name} of {host} in object storage")
     finished_upload(name)
-    capture = Capture.objects.filter(filename=name, status=Capture.Status.OK).order_by("-id").first()
-    job = AnalysisJob.objects.create(filename=name, capture=capture)
+    return capture
+
+
+def submit(name: str, queue: JobQueue, host: str | None = None) -> AnalysisJob:
+    """Queue an analysis of the finished upload `name` of `host` (this host by default; UnknownUpload if this
+    server can read no such file). The job is this host's: on its queue, whosever the file."""
+    capture = readable_capture(name, host)
+    job = AnalysisJob.objects.create(filename=name, capture=capture, host=settings.CAMSITE_HOST)
     try:
         queue.put(job.pk)
     except Exception as exc:  # the queue's own storage: a full disk, an unreachable Redis
@@ -105,6 +140,13 @@ def run(pk: int) -> None:
     """Run job `pk` if it is still queued. RetryLater after a transient failure with attempts left."""
     token = uuid.uuid4().hex[:12]
     worker = f"{HOST}:{os.getpid()}:{token}"
+    # Whose file it is never changes, so it is asked apart: the claim itself must stay an UPDATE of this one
+    # table. With a join in its filter, Django moves the whole condition into a subquery (`id IN (SELECT ...)`),
+    # and on PostgreSQL a claim that waited for another's row lock re-checks only `id IN (...)` against that
+    # subquery's stale answer, so two workers would both claim the job.
+    if not AnalysisJob.objects.filter(runnable_here(), pk=pk).exists():
+        log.info("analysis job #%d is not one this worker can run (gone, or another host's file)", pk)
+        return
     claimed = AnalysisJob.objects.filter(pk=pk, status=AnalysisJob.Status.QUEUED).update(
         status=AnalysisJob.Status.RUNNING,
         worker=worker,
@@ -125,6 +167,12 @@ def run(pk: int) -> None:
     started = time.monotonic()
     try:
         result = analyze(job)
+    except offload.UploadPending as exc:
+        # Not an attempt: the file is on its way to the bucket (its upload ends, one way or the other).
+        AnalysisJob.objects.filter(pk=job.pk).update(attempts=F("attempts") - 1)
+        if _hand_back(job, str(exc)):
+            raise RetryLater(str(exc), max(settings.ANALYSIS_RETRY_DELAY_SEC, 1)) from exc
+        return
     except AnalysisError as exc:
         _finish(job, AnalysisJob.Status.FAILED, error=str(exc))
         return
@@ -147,12 +195,24 @@ def run(pk: int) -> None:
 
 
 def analyze(job: AnalysisJob) -> dict:
-    try:
-        path = finished_upload(job.filename)
-    except UnknownUpload as exc:
-        raise AnalysisError(f"{exc} (deleted after the job was queued?)") from None
-    fps_hint = job.capture.fps if job.capture else None
-    result = analyze_file(path, fps_hint=fps_hint)
+    """Analyse the job's file: from this server's upload directory, or through object storage (another
+    host's capture, or one whose local copy is gone)."""
+    capture = job.capture
+    if capture is None or (capture.is_local and offload.local_file(capture) is not None) or not objects.enabled():
+        try:
+            path = finished_upload(job.filename)
+        except UnknownUpload as exc:
+            raise AnalysisError(f"{exc} (deleted after the job was queued?)") from None
+        result = analyze_file(path, fps_hint=capture.fps if capture else None)
+    else:
+        try:
+            with offload.reading(capture) as path:
+                result = analyze_file(path, fps_hint=capture.fps)
+        except objects.NotInBucket as exc:
+            raise AnalysisError(f"{exc} (deleted after the job was queued, or its upload failed?)") from None
+        except objects.StorageRefused as exc:
+            raise AnalysisError(str(exc)) from None
+        # StorageUnavailable: a transient failure, retried like any other.
     result["thumbnail"] = make_thumbnail(job, result)
     return result
 
@@ -173,7 +233,8 @@ def recover_orphans(queue: JobQueue) -> list[int]:
     """Queue again the jobs whose worker is gone, and queued jobs that have no message; return their pks."""
     stale_before = timezone.now() - timedelta(seconds=settings.ANALYSIS_STALE_SEC)
     recovered = []
-    for job in AnalysisJob.objects.filter(status=AnalysisJob.Status.RUNNING):
+    mine = AnalysisJob.objects.filter(host=settings.CAMSITE_HOST)  # made here: their messages are on our queue
+    for job in mine.filter(status=AnalysisJob.Status.RUNNING):
         reason = _orphan_reason(job, stale_before)
         if reason is None:
             continue
@@ -186,7 +247,7 @@ def recover_orphans(queue: JobQueue) -> list[int]:
     # A queued row with no message: lost with the queue's storage, or never sent (a crash between the row and
     # the message). Rows younger than a minute may have their message on the way: leave them be.
     waiting = queue.waiting()
-    settled = AnalysisJob.objects.filter(status=AnalysisJob.Status.QUEUED, created_at__lt=timezone.now() - LOST_AFTER)
+    settled = mine.filter(status=AnalysisJob.Status.QUEUED, created_at__lt=timezone.now() - LOST_AFTER)
     for pk in settled.values_list("pk", flat=True):
         if pk not in waiting and pk not in recovered:
             log.warning("analysis job #%d was queued but its message was lost; queued again", pk)

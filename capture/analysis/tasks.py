@@ -66,10 +66,10 @@ class HueyJobQueue:
 QUEUE = HueyJobQueue()
 
 
-def submit(name: str) -> AnalysisJob:
-    """Queue an analysis of the finished upload `name` (jobs.UnknownUpload if there is none,
-    jobs.AnalysisQueueUnavailable if the queue can't take it)."""
-    return jobs.submit(name, QUEUE)
+def submit(name: str, host: str | None = None) -> AnalysisJob:
+    """Queue an analysis of the finished upload `name` of `host` (this host by default; jobs.UnknownUpload if
+    there is none, jobs.AnalysisQueueUnavailable if the queue can't take it)."""
+    return jobs.submit(name, QUEUE, host)
 
 
 def recover_orphans() -> list[int]:

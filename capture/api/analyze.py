@@ -17,14 +17,14 @@ from rest_framework.response import Response
 
 from capture.analysis import jobs, tasks
 from capture.api.serializers import CaptureSerializer
-from capture.models import AnalysisJob, ApiToken
+from capture.models import AnalysisJob, ApiToken, Capture
 
 _ERROR = inline_serializer("AnalyzeError", {"ok": serializers.BooleanField(), "error": serializers.CharField()})
 
 
 class AnalyzeRequestSerializer(serializers.Serializer):
     """`{filename, path: "/uploads/<file>"}`, either or both; the seed's extra `captureId` and `url` are
-    accepted and not needed (the capture is found by its file name)."""
+    accepted. The capture is found by its file name on this host, or by `captureId` for another host's."""
 
     filename = serializers.CharField(required=False, max_length=255, trim_whitespace=False)
     path = serializers.CharField(required=False, max_length=1024, trim_whitespace=False)
@@ -42,12 +42,18 @@ class AnalyzeRequestSerializer(serializers.Serializer):
             if filename is not None and from_path != filename:
                 raise serializers.ValidationError({"path": [f"names {from_path!r}, but filename is {filename!r}"]})
             filename = from_path
+        # A capture of another host of the fleet (capture-and-analyze forwarding to a central server): its
+        # captureId says whose file it is, which its name alone can't (names are unique per host only).
+        host = None
+        if attrs.get("captureId") is not None:
+            capture = Capture.objects.filter(pk=attrs["captureId"], filename=filename).first()
+            host = capture.host if capture is not None else None
         try:
-            jobs.finished_upload(filename)
+            jobs.readable_capture(filename, host)
         except jobs.UnknownUpload as exc:
             field = "path" if attrs.get("filename") is None else "filename"
             raise serializers.ValidationError({field: [str(exc)]}) from None
-        attrs["filename"] = filename
+        attrs["filename"], attrs["host"] = filename, host
         return attrs
 
 
@@ -62,8 +68,8 @@ class AnalysisJobSerializer(serializers.ModelSerializer):
     class Meta:
         model = AnalysisJob
         fields = [
-            "jobId", "status", "filename", "captureId", "createdAt", "startedAt", "finishedAt", "attempts", "error",
-            "result",
+            "jobId", "host", "status", "filename", "captureId", "createdAt", "startedAt", "finishedAt", "attempts",
+            "error", "result",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -103,7 +109,7 @@ class AnalyzeViewSet(viewsets.ViewSet):
     def create(self, request: Request) -> Response:
         body = AnalyzeRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        job = tasks.submit(body.validated_data["filename"])
+        job = tasks.submit(body.validated_data["filename"], body.validated_data["host"])
         return Response({"ok": True, "jobId": str(job.job_id), "status": job.status}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses={200: AnalysisJobSerializer, 401: _ERROR, 404: _ERROR})

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import logging
+
 from rest_framework import status
 from rest_framework.exceptions import NotAuthenticated, ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from capture import tokens
-from capture.errors import CaptureError
+from capture.errors import CaptureError, DatabaseUnavailable, is_database_unavailable
 from capture.links import file_url
+
+log = logging.getLogger(__name__)
 
 
 def exception_handler(exc, context):
     """Wrap DRF's handler: same status codes and headers, the seed's body shape."""
+    if is_database_unavailable(exc):
+        # The details go to the log only (they name the database's host); the client learns what to do.
+        log.warning("database unavailable: %s: %s", exc.__class__.__name__, " ".join(str(exc).split())[:300])
+        exc = DatabaseUnavailable()
     response = drf_exception_handler(exc, context)
+    if isinstance(exc, DatabaseUnavailable) and response is not None:
+        response["Retry-After"] = "5"
     if response is None:
         return None  # unexpected errors: Django's 500 handler (JSON for /api, see camsite.urls)
     # Every error is JSON, also from views that render something else (the schema's OpenAPI YAML).

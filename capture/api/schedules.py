@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import uuid
 
-from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from camsite.env import HOST_NAME
 from capture.camera.service import captured
+from capture.errors import OtherHost
 from capture.links import file_url
-from capture.models import ApiToken
+from capture.models import ApiToken, this_host
 from capture.schedules import runner, tasks, timelapse
 from capture.schedules.body import ScheduleBodySerializer, ScheduleSerializer, apply_body, schedule_body, validated
 from capture.schedules.models import Schedule, TimelapseJob
@@ -52,17 +54,20 @@ class TimelapseJobSerializer(serializers.ModelSerializer):
     class Meta:
         model = TimelapseJob
         fields = [
-            "jobId", "status", "scheduleId", "frames", "framesDone", "progress", "fps", "width", "height", "error",
-            "captureId", "url", "createdAt", "startedAt", "finishedAt",
+            "jobId", "host", "status", "scheduleId", "frames", "framesDone", "progress", "fps", "width", "height",
+            "error", "captureId", "url", "createdAt", "startedAt", "finishedAt",
         ]  # fmt: skip
         read_only_fields = fields
 
     def get_url(self, job: TimelapseJob) -> str | None:
-        return file_url(job.result.filename) if job.result and job.result.filename else None
+        return file_url(job.result.media_name) if job.result and job.result.filename else None
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: ScheduleSerializer(many=True), 400: _ERROR, 401: _ERROR, 404: _ERROR}),
+    list=extend_schema(
+        parameters=[OpenApiParameter("host", str, description="the server whose camera takes its frames")],
+        responses={200: ScheduleSerializer(many=True), 400: _ERROR, 401: _ERROR, 404: _ERROR},
+    ),
     retrieve=extend_schema(responses={200: _ONE, 404: _ERROR}),
     create=extend_schema(
         description="Make a schedule. Give everySec, or cron, or daylight with everySec; the capture parameters "
@@ -107,6 +112,16 @@ class ScheduleViewSet(
         schedule = apply_body(Schedule(), validated(request.data))
         runner.queue_if_due(schedule, tasks.FRAMES)
         return Response({"ok": True, **ScheduleSerializer(schedule).data}, status=status.HTTP_201_CREATED)
+
+    def get_queryset(self):
+        queryset = Schedule.objects.all()
+        if self.action == "list":
+            host = self.request.query_params.get("host")
+            if host is not None:
+                if not HOST_NAME.fullmatch(host):
+                    raise ValidationError({"host": ["must be a host name (letters, digits, '.', '_', '-')"]})
+                queryset = queryset.filter(host=host)
+        return queryset
 
     def retrieve(self, request: Request, *args, **kwargs) -> Response:
         return Response({"ok": True, **self.get_serializer(self.get_object()).data})
@@ -154,7 +169,7 @@ class ScheduleViewSet(
                     "frames": serializers.IntegerField(),
                 },
             ),
-            **{code: _ERROR for code in (400, 404, 503, 507)},
+            **{code: _ERROR for code in (400, 404, 409, 503, 507)},
         },
     )
     @action(detail=True, methods=["post"])
@@ -162,6 +177,8 @@ class ScheduleViewSet(
         body = TimelapseRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         schedule = self.get_object()
+        if schedule.host != this_host():
+            raise OtherHost(f"{schedule} is {schedule.host}'s: its frames are there, so make its timelapse there")
         job = timelapse.submit(
             timelapse.frames_of(schedule),
             tasks.TIMELAPSES,

@@ -12,7 +12,11 @@ __all__ = ["CaptureParamsSerializer", "CapturePinSerializer", "CaptureSerializer
 class CaptureSerializer(serializers.ModelSerializer):
     """A Capture row as the history API shows it (camelCase, like the rest of the API)."""
 
-    url = serializers.SerializerMethodField(help_text="/uploads/<file>, a signed link while files are protected")
+    url = serializers.SerializerMethodField(
+        help_text="/uploads/<file> (/uploads/<host>/<file> for another host's), a signed link while files are protected"
+    )
+    uploadStatus = serializers.CharField(source="upload_status", help_text="object storage: pending, uploaded, failed")  # noqa: N815
+    uploadError = serializers.CharField(source="upload_error")  # noqa: N815
     durationSec = serializers.FloatField(source="duration_sec")  # noqa: N815
     requestedFilename = serializers.CharField(source="requested_filename")  # noqa: N815
     cameraIndex = serializers.IntegerField(source="camera_index")  # noqa: N815
@@ -39,15 +43,15 @@ class CaptureSerializer(serializers.ModelSerializer):
         # Asked once per answer, not per row: a page of history is one question to the database, not 50.
         if "uploads_protected" not in self.context:
             self.context["uploads_protected"] = uploads_protected()
-        return file_url(capture.filename, protected=self.context["uploads_protected"])
+        return file_url(capture.media_name, protected=self.context["uploads_protected"])
 
     class Meta:
         model = Capture
         fields = [
-            "id", "filename", "url", "status", "error", "source", "backend", "format", "width", "height", "fps",
+            "id", "host", "filename", "url", "status", "error", "source", "backend", "format", "width", "height", "fps",
             "durationSec", "requestedFilename", "cameraIndex", "controls", "sizeBytes", "fileWidth", "fileHeight",
             "metadata", "commands", "requestedAt", "startedAt", "finishedAt", "cameraMs", "remuxMs", "totalMs",
-            "analyzeJobId", "analyzeError", "pinned", "scheduleId", "warm",
+            "analyzeJobId", "analyzeError", "uploadStatus", "uploadError", "pinned", "scheduleId", "warm",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -80,7 +84,8 @@ class DeletionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Deletion
         fields = [
-            "id", "captureId", "filename", "cameraIndex", "source", "format", "capturedAt", "deletedAt", "reason",
-            "rule", "by", "sizeBytes", "files", "thumbnails", "inTrash", "purgedAt", "restoredAt", "restoredBy",
+            "id", "host", "captureId", "filename", "cameraIndex", "source", "format", "capturedAt", "deletedAt",
+            "reason", "rule", "by", "sizeBytes", "files", "thumbnails", "inTrash", "purgedAt", "restoredAt",
+            "restoredBy",
         ]  # fmt: skip
         read_only_fields = fields

@@ -17,6 +17,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from camsite.env import HOST_NAME
 from capture.api.analyze import CaptureDetailSerializer
 from capture.api.serializers import (
     CaptureParamsSerializer,
@@ -34,7 +35,7 @@ from capture.models import ApiToken, Capture, Deletion
 
 CAPTURE, READ, MANAGE = ApiToken.Scope.CAPTURE.value, ApiToken.Scope.READ.value, ApiToken.Scope.MANAGE.value
 _ERROR = inline_serializer("Error", {"ok": serializers.BooleanField(), "error": serializers.CharField()})
-_CAPTURE_ERRORS = {code: _ERROR for code in (400, 401, 409, 413, 415, 500, 504)}
+_CAPTURE_ERRORS = {code: _ERROR for code in (400, 401, 409, 413, 415, 500, 503, 504)}
 # 507: the capture would take the upload filesystem's free space below the retention floor.
 _CAPTURE_ERRORS[507] = OpenApiResponse(
     _ERROR,
@@ -112,7 +113,12 @@ class CamerasViewSet(viewsets.ViewSet):
     @extend_schema(
         responses={
             200: inline_serializer(
-                "CameraList", {"ok": serializers.BooleanField(), "cameras": CameraSerializer(many=True)}
+                "CameraList",
+                {
+                    "ok": serializers.BooleanField(),
+                    "host": serializers.CharField(help_text="this server's CAMSITE_HOST: the cameras are its own"),
+                    "cameras": CameraSerializer(many=True),
+                },
             ),
             401: _ERROR,
         }
@@ -120,7 +126,9 @@ class CamerasViewSet(viewsets.ViewSet):
     def list(self, request: Request) -> Response:
         cameras = all_cameras()
         detection = get_camera().detection(wait=True)
-        return Response({"ok": True, "cameras": [_summary(camera, detection) for camera in cameras]})
+        return Response(
+            {"ok": True, "host": settings.CAMSITE_HOST, "cameras": [_summary(camera, detection) for camera in cameras]}
+        )
 
     @extend_schema(
         responses={
@@ -172,7 +180,8 @@ class ShareSerializer(serializers.Serializer):
         parameters=[
             OpenApiParameter("format", enum=Capture.Format.values),
             OpenApiParameter("status", enum=Capture.Status.values),
-            OpenApiParameter("camera", int, description="camera index"),
+            OpenApiParameter("camera", int, description="camera index (on each host)"),
+            OpenApiParameter("host", str, description="the server that took it (CAMSITE_HOST)"),
             OpenApiParameter("source", enum=Capture.Source.values, description="who took it"),
             OpenApiParameter("schedule", int, description="a schedule's frames (and timelapses)"),
         ],
@@ -230,7 +239,12 @@ class CaptureViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
         if camera is not None:
             if not camera.isdigit() or int(camera) > MAX_CAMERA_INDEX:
                 raise ValidationError({"camera": [f"must be a camera index (0-{MAX_CAMERA_INDEX})"]})
-            queryset = queryset.for_camera(int(camera))
+            queryset = queryset.filter(camera_index=int(camera))
+        host = self.request.query_params.get("host")
+        if host is not None:
+            if not HOST_NAME.fullmatch(host):
+                raise ValidationError({"host": ["must be a host name (letters, digits, '.', '_', '-')"]})
+            queryset = queryset.on_host(host)
         schedule = self.request.query_params.get("schedule")
         if schedule is not None:
             if not schedule.isdigit() or len(schedule) > 18:
@@ -285,13 +299,16 @@ class CaptureViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
         capture = self.get_object()
         if capture.status != Capture.Status.OK or not capture.filename:
             raise NotFound(f"Capture {capture.pk} has no file to share")
-        url, expires_at = signed_url(capture.filename, body.validated_data["expiresSec"])
+        url, expires_at = signed_url(capture.media_name, body.validated_data["expiresSec"])
         return Response({"ok": True, "url": url, "expiresAt": expires_at})
 
 
 @extend_schema_view(
     list=extend_schema(
-        parameters=[OpenApiParameter("reason", enum=Deletion.Reason.values)],
+        parameters=[
+            OpenApiParameter("reason", enum=Deletion.Reason.values),
+            OpenApiParameter("host", str, description="the server whose capture it was (its trash is there)"),
+        ],
         responses={200: DeletionSerializer(many=True), 400: _ERROR, 401: _ERROR, 404: _ERROR},
     ),
     retrieve=extend_schema(responses={200: DeletionSerializer, 401: _ERROR, 404: _ERROR}),
@@ -310,6 +327,11 @@ class DeletionViewSet(viewsets.ReadOnlyModelViewSet):
             if reason not in Deletion.Reason.values:
                 raise ValidationError({"reason": [f"must be one of {', '.join(Deletion.Reason.values)}"]})
             queryset = queryset.filter(reason=reason)
+        host = self.request.query_params.get("host")
+        if host is not None:
+            if not HOST_NAME.fullmatch(host):
+                raise ValidationError({"host": ["must be a host name (letters, digits, '.', '_', '-')"]})
+            queryset = queryset.filter(host=host)
         return queryset
 
     def retrieve(self, request: Request, *args, **kwargs) -> Response:

@@ -17,7 +17,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from capture import events, storage
+from capture import events, offload, storage
 from capture.camera import warm
 from capture.camera.budget import camera_timeout, capture_budget
 from capture.camera.lock import CameraLease
@@ -32,6 +32,7 @@ from capture.lib.runner import CommandError, CommandFailed, CommandTimeout, run_
 from capture.links import file_url
 from capture.models import Capture
 from capture.retention import apply as retention
+from capture.upload_tasks import queue_upload
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +42,13 @@ class CaptureService:
         """Take one capture; raise CameraBusy (409), InsufficientStorage (507), CaptureTimeout (504) or
         CaptureFailed (500). `schedule_id`: the schedule whose frame this is (its row links to it)."""
         camera = get_camera(request.camera)
+        storage.check_upload_dir()
+        # Before the lock and the camera: a capture that would not fit is a 507 that never touched the camera.
+        retention.before_capture(request, source)
         if warm.eligible(camera, request):
-            row = warm.take_warm(camera, request, source)
+            row = warm.take_warm(camera, request, source, schedule_id)
             if row is not None:
-                return row
+                return self._finished(row)
         try:
             return self._capture(camera, request, source, schedule_id)
         except CaptureFailed:
@@ -56,9 +60,6 @@ class CaptureService:
     def _capture(self, camera: Camera, request: CaptureRequest, source: str, schedule_id: int | None) -> Capture:
         requested_at = timezone.now()
         started = time.monotonic()
-        storage.check_upload_dir()
-        # Before the lock and the camera: a capture that would not fit is a 507 that never touched the camera.
-        retention.before_capture(request, source)
         backend = camera.backend
         lease = camera.lock.acquire(
             ttl_sec=capture_budget(request, simulated=backend.simulated),
@@ -119,7 +120,21 @@ class CaptureService:
                 row.finished_at = timezone.now()
                 row.total_ms = int((time.monotonic() - started) * 1000)
                 events.save_capture_outcome(row)  # the row and its event's outbox rows, in one transaction
-        log.info("capture #%d %s: %s (%s bytes, %d ms)", row.pk, row.status, row.filename, row.size_bytes, row.total_ms)
+        return self._finished(row)
+
+    def _finished(self, row: Capture) -> Capture:
+        """What every stored capture gets once the camera is released, cold or warm."""
+        log.info(
+            "capture #%d %s%s: %s (%s bytes, %d ms)",
+            row.pk,
+            row.status,
+            " (warm)" if row.warm else "",
+            row.filename,
+            row.size_bytes,
+            row.total_ms,
+        )
+        if row.upload_status == Capture.Upload.PENDING:
+            queue_upload(row)  # the worker copies it to the bucket
         return row
 
     def _publish(self, row: Capture, request: CaptureRequest, output: Path) -> None:
@@ -134,6 +149,7 @@ class CaptureService:
         row.filename = storage.publish(output, wanted)
         row.size_bytes = size
         row.status = Capture.Status.OK
+        offload.mark_pending(row)
 
     def forward_to_analyzer(self, row: Capture, absolute_url: str) -> str:
         """Send the capture to ANALYZE_URL (after the camera is released); record and return the jobId."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -28,6 +29,7 @@ class CameraStatusSerializer(serializers.Serializer):
     """The seed's status shape, unchanged: `cameraDetected` is a boolean, as the Node server promised."""
 
     ok = serializers.BooleanField(default=True)
+    host = serializers.CharField(help_text="the server whose camera this is (CAMSITE_HOST)")
     cameraDetected = serializers.BooleanField()  # noqa: N815 - the API's field names
     busy = serializers.BooleanField()
     busySince = serializers.DateTimeField(allow_null=True)  # noqa: N815
@@ -52,6 +54,7 @@ def camera_status(camera: Camera, detection: Detection | None = None) -> dict:
     last_error = Capture.objects.last_error(camera.index)
     status = {
         "ok": True,
+        "host": settings.CAMSITE_HOST,
         "cameraDetected": bool(camera.detected(detection)),
         "busy": capturing,
         "busySince": _from_epoch(holder.createdAt) if capturing else None,
@@ -71,6 +74,7 @@ class CameraSerializer(serializers.Serializer):
     """One camera in `GET /api/cameras/`: what the listing says of it, and whether it is busy now."""
 
     index = serializers.IntegerField()
+    host = serializers.CharField(help_text="the server it is attached to (CAMSITE_HOST)")
     detected = serializers.BooleanField()
     model = serializers.CharField(allow_null=True)
     id = serializers.CharField(allow_null=True)
@@ -95,6 +99,7 @@ def camera_summary(camera: Camera, detection: Detection, control_defaults: dict)
     return CameraSerializer(
         {
             "index": camera.index,
+            "host": settings.CAMSITE_HOST,
             "detected": bool(camera.detected(detection)),
             "model": info.get("model"),
             "id": info.get("id"),

@@ -15,7 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from capture import storage
+from capture import events, offload, storage
 from capture.camera.params import control_defaults
 from capture.camera.preview import owner_socket
 from capture.camera.registry import Camera
@@ -40,11 +40,11 @@ def eligible(camera: Camera, request: CaptureRequest) -> bool:
     )
 
 
-def take_warm(camera: Camera, request: CaptureRequest, source: str) -> Capture | None:
-    """The capture from the warm process, or None when there is none ready (then take it cold)."""
+def take_warm(camera: Camera, request: CaptureRequest, source: str, schedule_id: int | None = None) -> Capture | None:
+    """The capture from the warm process, saved with its event, or None when there is none ready (then take it
+    cold). The service checks the upload directory and the free-space floor first, as for a cold capture."""
     requested_at = timezone.now()
     started = time.monotonic()
-    storage.check_upload_dir()
     try:
         code, answer = owner_client.warm_still(owner_socket(camera), timeout=settings.CAMERA_TIMEOUT_MARGIN_SEC + 15)
     except owner_client.OwnerUnavailable:
@@ -68,7 +68,7 @@ def take_warm(camera: Camera, request: CaptureRequest, source: str) -> Capture |
         name = storage.publish(temp, wanted)
     finally:
         temp.unlink(missing_ok=True)
-    row = Capture.objects.create(
+    row = Capture(
         format="jpg",
         width=request.width,
         height=request.height,
@@ -78,6 +78,7 @@ def take_warm(camera: Camera, request: CaptureRequest, source: str) -> Capture |
         camera_index=camera.index,
         controls=request.controls,
         source=source,
+        schedule_id=schedule_id,
         backend=camera.backend.name,
         status=Capture.Status.OK,
         filename=name,
@@ -91,5 +92,6 @@ def take_warm(camera: Camera, request: CaptureRequest, source: str) -> Capture |
         camera_ms=answer.get("ms"),
         total_ms=int((time.monotonic() - started) * 1000),
     )
-    log.info("capture #%d ok (warm): %s (%s bytes, %d ms)", row.pk, row.filename, row.size_bytes, row.total_ms)
+    offload.mark_pending(row)
+    events.save_capture_outcome(row)  # the row and its capture.finished event, in one transaction
     return row

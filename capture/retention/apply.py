@@ -30,6 +30,7 @@ from capture.retention.rules import (
     floor_rules,
     for_free_space,
     over_budget,
+    reclaimable_bytes,
 )
 from capture.retention.space import estimate_bytes
 
@@ -77,21 +78,32 @@ def before_capture(request: CaptureRequest, source: str) -> None:
     if floor is None:
         return
     need = estimate_bytes(request)
-    free, _ = make_room(rules, need)
+    free, _ = make_room(rules, need, floor=floor.min_free_bytes)
     if free - need < floor.min_free_bytes:
         raise InsufficientStorage(
             f"Insufficient storage: {_size(free)} free in {settings.MEDIA_ROOT}, and this capture may take up to "
             f"{_size(need)}, which would leave less than the floor of {_size(floor.min_free_bytes)} "
-            f"({_floor_name(floor)}). Retention has nothing left it may delete: pinned captures are kept."
+            f"({_floor_name(floor)}). Retention can't make that room with the captures it may delete (pinned ones are "
+            "kept, and none is deleted when deleting them all would still not be enough)."
         )
 
 
-def make_room(rules: list[Rule], need: int = 0) -> tuple[int, int]:
+def make_room(rules: list[Rule], need: int = 0, floor: int | None = None) -> tuple[int, int]:
     """Free space until every floor holds with `need` more bytes written: the trash first, then the oldest
-    captures each floor covers. Returns (free bytes now, captures deleted)."""
+    captures each floor covers. Returns (free bytes now, captures deleted).
+
+    Nothing is deleted when even deleting all it may could not bring the free space to `floor` (the capture's
+    own floor; for the sweep, the lowest): a floor set too high, or a disk filled by something else, must not
+    empty the card in vain."""
     floors = floor_rules(rules)
     free = storage.free_bytes()
     if not floors or free >= floors[0].min_free_bytes + need:
+        return free, 0
+    floor = floors[-1].min_free_bytes if floor is None else floor
+    if free + storage.trash_bytes() + reclaimable_bytes(rules) < floor + need:
+        log.warning(
+            "retention: the free-space floor of %s can't be reached by deleting captures; none deleted", _size(floor)
+        )
         return free, 0
     free = _purge_trash_until(floors[0].min_free_bytes + need, free)
     deleted = 0
@@ -105,13 +117,13 @@ def make_room(rules: list[Rule], need: int = 0) -> tuple[int, int]:
 
 
 def purge_expired_trash(now: datetime | None = None) -> int:
-    """Purge what has waited in the trash for TRASH_RETENTION_DAYS, and folders no deletion claims (a crash
-    between moving a file and recording it); return how many deletions were purged."""
+    """Purge what has waited in this host's trash for TRASH_RETENTION_DAYS, and folders no deletion of this
+    host claims (a crash between moving a file and recording it); return how many deletions were purged."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.TRASH_RETENTION_DAYS)
-    due = list(Deletion.objects.in_trash().filter(deleted_at__lt=cutoff))
+    due = list(Deletion.objects.on_host().in_trash().filter(deleted_at__lt=cutoff))
     for deletion in due:
         _purge(deletion)
-    waiting = set(Deletion.objects.in_trash().values_list("trash_key", flat=True))
+    waiting = set(Deletion.objects.on_host().in_trash().values_list("trash_key", flat=True))
     for key in storage.trash_keys():
         folder = storage.trash_root() / key
         if key not in waiting and folder.stat().st_mtime < cutoff.timestamp():
@@ -120,7 +132,7 @@ def purge_expired_trash(now: datetime | None = None) -> int:
 
 
 def _purge_trash_until(target: int, free: int) -> int:
-    for deletion in Deletion.objects.in_trash().order_by("deleted_at", "id"):
+    for deletion in Deletion.objects.on_host().in_trash().order_by("deleted_at", "id"):
         if free >= target:
             break
         _purge(deletion)

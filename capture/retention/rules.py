@@ -16,8 +16,9 @@ the admin covers the captures of its camera and/or source (blank: any). How they
   go only below the settings' lower floor. A new capture is refused (507) if it would leave less free space
   than the highest floor among the rules that cover it.
 
-Never chosen: pinned captures, running captures. Always oldest first (by when they were requested), so the
-newest survive.
+Never chosen: pinned captures, running captures, another host's captures. Always oldest first (by when they
+were requested), so the newest survive. Rules are shared by every host on the database, but each host applies
+them to its own captures, on its own disk: its budgets count only its captures, its floors its own free space.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Sum
 
 from capture.models import Capture, Deletion, RetentionRule
 
@@ -96,8 +97,8 @@ def all_rules() -> list[Rule]:
 
 
 def deletable() -> QuerySet[Capture]:
-    """What retention may ever delete: not pinned, not being taken."""
-    return Capture.objects.filter(pinned=False).exclude(status=Capture.Status.RUNNING)
+    """What retention may ever delete here: this host's captures, not pinned, not being taken."""
+    return Capture.objects.on_host().filter(pinned=False).exclude(status=Capture.Status.RUNNING)
 
 
 def _with_files() -> Q:
@@ -154,7 +155,7 @@ def over_budget(rules: list[Rule], already: Iterable[Doomed] = ()) -> list[Doome
     for rule in rules:
         if not rule.max_total_bytes:
             continue
-        in_scope = Capture.objects.filter(rule.scope() & _with_files())
+        in_scope = Capture.objects.on_host().filter(rule.scope() & _with_files())
         total = sum(in_scope.values_list("size_bytes", flat=True).iterator())
         total -= sum(d.size_bytes for d in gone.values() if rule.covers(d.camera, d.source))
         if total <= rule.max_total_bytes:
@@ -185,6 +186,16 @@ def floor_rules(rules: Iterable[Rule]) -> list[Rule]:
 def floor_for(camera: int, source: str, rules: Iterable[Rule]) -> Rule | None:
     """The rule with the highest floor among those covering a capture of this camera and source."""
     return next((rule for rule in floor_rules(rules) if rule.covers(camera, source)), None)
+
+
+def reclaimable_bytes(rules: list[Rule]) -> int:
+    """What deleting every capture some floor covers would free at most, by the rows' sizes."""
+    scopes = [rule.scope() for rule in floor_rules(rules)]
+    if not scopes:
+        return 0
+    # A rule for every capture has an empty scope, Q(), which an OR would drop: it covers everything instead.
+    covered = Q() if any(not scope for scope in scopes) else Q(*scopes, _connector=Q.OR)
+    return deletable().filter(covered & _with_files()).aggregate(total=Sum("size_bytes"))["total"] or 0
 
 
 def for_free_space(rules: list[Rule], free: int, need: int = 0) -> list[Doomed]:

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from capture import storage
-from capture.models import Capture, Deletion
+from capture.models import Capture, Deletion, this_host
 from capture.retention.reconcile import adopt
 
 
@@ -19,6 +19,8 @@ def restore(deletion: Deletion, *, by: str = "") -> Capture:
         deletion.refresh_from_db()
         if not deletion.in_trash:
             raise storage.NotInTrash(f"{deletion} is not in the trash: purged or restored already")
+        if deletion.host != this_host():
+            raise storage.NotInTrash(f"{deletion} is in {deletion.host}'s trash: restore it on {deletion.host}")
         name = storage.restore_from_trash(deletion.trash_key, deletion.filename)
         capture = _row_back(deletion, name) if deletion.snapshot else adopt(name)
         Deletion.objects.filter(pk=deletion.pk).update(restored_at=timezone.now(), restored_by=by)

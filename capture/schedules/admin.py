@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from rest_framework.exceptions import APIException, ValidationError
 
-from capture.errors import CaptureError
+from capture.errors import CaptureError, OtherHost
 from capture.schedules import runner, tasks, timelapse
 from capture.schedules.body import CAPTURE_NAMES, apply_body, validated
 from capture.schedules.models import Schedule, TimelapseJob
@@ -120,6 +120,7 @@ class ScheduleAdmin(admin.ModelAdmin):
     list_display = [
         "id",
         "name",
+        "host",
         "camera_index",
         "timing",
         "capture",
@@ -132,10 +133,11 @@ class ScheduleAdmin(admin.ModelAdmin):
         "short_error",
     ]
     list_display_links = ["id", "name"]
-    list_filter = ["enabled", "camera_index"]
+    list_filter = ["enabled", "host", "camera_index"]
     search_fields = ["name"]
     actions = ["run_now", "enable", "disable", "make_timelapse"]
     readonly_fields = [
+        "host",
         "next_run",
         "runs",
         "frames_taken",
@@ -206,7 +208,7 @@ class ScheduleAdmin(admin.ModelAdmin):
         for schedule in queryset:
             try:
                 row = runner.run_now(schedule)
-            except (CaptureError, ValidationError) as exc:
+            except (CaptureError, OtherHost, ValidationError) as exc:
                 self.message_user(request, f"{schedule}: {exc.detail}", messages.ERROR)
             else:
                 link = reverse("admin:capture_capture_change", args=[row.pk])
@@ -234,11 +236,11 @@ class ScheduleAdmin(admin.ModelAdmin):
 
 @admin.register(TimelapseJob)
 class TimelapseJobAdmin(admin.ModelAdmin):
-    list_display = ["job_id", "schedule", "status", "progress_shown", "fps", "size", "video", "created_at"]
-    list_filter = ["status"]
+    list_display = ["job_id", "host", "schedule", "status", "progress_shown", "fps", "size", "video", "created_at"]
+    list_filter = ["status", "host"]
     fields = [
-        "job_id", "schedule", "status", "progress_shown", "fps", "width", "height", "error", "video", "created_at",
-        "started_at", "finished_at",
+        "job_id", "host", "schedule", "status", "progress_shown", "fps", "width", "height", "error", "video",
+        "created_at", "started_at", "finished_at",
     ]  # fmt: skip
     readonly_fields = fields
 

@@ -193,8 +193,9 @@ class ScheduleSerializer(serializers.ModelSerializer):
     class Meta:
         model = Schedule
         fields = [
-            "id", "name", "camera", "format", "width", "height", "fps", "durationSec", "controls", "kind", "everySec",
-            "cron", "daylight", "sunriseOffsetMin", "sunsetOffsetMin", "startAt", "endAt", "count", "enabled",
-            "nextRunAt", "lastRunAt", "lastError", "runs", "framesTaken", "framesFailed", "framesMissed", "createdAt",
+            "id", "name", "host", "camera", "format", "width", "height", "fps", "durationSec", "controls", "kind",
+            "everySec", "cron", "daylight", "sunriseOffsetMin", "sunsetOffsetMin", "startAt", "endAt", "count",
+            "enabled", "nextRunAt", "lastRunAt", "lastError", "runs", "framesTaken", "framesFailed", "framesMissed",
+            "createdAt",
         ]  # fmt: skip
         read_only_fields = fields

@@ -14,6 +14,7 @@ from django.db import models
 from django.utils import timezone
 
 from capture.formats import FORMATS
+from capture.hosts import this_host
 from capture.schedules.timing import When, next_run
 
 
@@ -30,6 +31,8 @@ class Schedule(models.Model):
         DAYLIGHT = "daylight"
 
     name = models.CharField(max_length=100, blank=True)
+    # The server whose camera takes the frames (CAMSITE_HOST where it was made): only that host's worker runs it.
+    host = models.CharField(max_length=63, default=this_host, db_index=True)
     camera_index = models.PositiveSmallIntegerField(default=0)
     # The capture parameters, as a capture row keeps them.
     format = models.CharField(max_length=8, choices=[(name, fmt.label) for name, fmt in FORMATS.items()])
@@ -122,6 +125,8 @@ class TimelapseJob(models.Model):
         FAILED = "failed"
 
     job_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, verbose_name="job id")
+    # The server whose frames (and worker, and disk) make the video.
+    host = models.CharField(max_length=63, default=this_host, db_index=True)
     schedule = models.ForeignKey(Schedule, null=True, blank=True, on_delete=models.SET_NULL, related_name="timelapses")
     # The frames, in order (capture ids): fixed when the job is made, so frames taken later don't join in.
     frame_ids = models.JSONField(default=list)

@@ -27,8 +27,8 @@ from rest_framework.exceptions import ValidationError
 
 from capture.camera.params import parse_capture_request
 from capture.camera.service import CaptureService
-from capture.errors import CameraBusy, CaptureError
-from capture.models import Capture
+from capture.errors import CameraBusy, CaptureError, OtherHost
+from capture.models import Capture, this_host
 from capture.schedules.models import Schedule
 from capture.schedules.timing import count_missed, next_run
 
@@ -60,7 +60,10 @@ def tick(queue: FrameQueue, now: datetime | None = None) -> list[int]:
     """Skip what was missed and queue the runs due before the next tick; return the schedules queued."""
     now = now or timezone.now()
     queued = []
-    due = Schedule.objects.filter(enabled=True, next_run_at__isnull=False, next_run_at__lte=now + LOOKAHEAD)
+    # Only this host's: on a shared database every Pi's worker ticks, each for its own camera.
+    due = Schedule.objects.filter(
+        host=this_host(), enabled=True, next_run_at__isnull=False, next_run_at__lte=now + LOOKAHEAD
+    )
     for schedule in due:
         slot = schedule.next_run_at
         try:
@@ -84,6 +87,8 @@ def queue_if_due(schedule: Schedule, queue: FrameQueue) -> None:
     slot = schedule.next_run_at
     if not schedule.enabled or slot is None or slot > timezone.now() + LOOKAHEAD:
         return
+    if schedule.host != this_host():
+        return  # changed on another server (the central admin): its own host's tick queues it
     try:
         queue.put(schedule.pk, slot, eta=slot)
     except Exception as exc:  # the queue's storage: a full disk, an unreachable Redis
@@ -114,7 +119,7 @@ def skip_missed(schedule: Schedule, slot: datetime, now: datetime) -> datetime |
 def run_frame(schedule_pk: int, slot: datetime, queue: FrameQueue, *, retry: bool = False) -> Capture | None:
     """Take schedule `schedule_pk`'s run at `slot` if this call claims it (or, with `retry`, take again the
     run that found the camera busy). Return the capture, or None when there was nothing to take."""
-    schedule = Schedule.objects.filter(pk=schedule_pk).first()
+    schedule = Schedule.objects.filter(pk=schedule_pk, host=this_host()).first()
     if schedule is None or not schedule.enabled:
         return None
     if not retry:
@@ -129,7 +134,10 @@ def run_frame(schedule_pk: int, slot: datetime, queue: FrameQueue, *, retry: boo
 
 def run_now(schedule: Schedule) -> Capture:
     """ "Run now" (admin, API, CLI): one frame at once, outside the timing (the next run stays as it was).
-    Raises the capture's errors (CameraBusy, CaptureFailed, ...) or ValidationError."""
+    Raises the capture's errors (CameraBusy, CaptureFailed, ...), ValidationError, or OtherHost for another
+    host's schedule (its camera is on that host)."""
+    if schedule.host != this_host():
+        raise OtherHost(f"{schedule} is {schedule.host}'s: its camera is there, so run it on {schedule.host}")
     request = parse_capture_request(schedule.capture_body)
     Schedule.objects.filter(pk=schedule.pk).update(runs=F("runs") + 1, last_run_at=timezone.now())
     try:

@@ -25,11 +25,12 @@ from django.utils import timezone
 from rest_framework import status
 from rest_framework.exceptions import APIException
 
-from capture import storage
+from capture import objects, storage
 from capture.lib.ffmpeg import concat_list_line, find_ffmpeg, timelapse_argv
 from capture.lib.runner import CommandError, CommandResult, run_command
-from capture.models import Capture
+from capture.models import Capture, this_host
 from capture.schedules.models import Schedule, TimelapseJob
+from capture.upload_tasks import queue_upload
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,14 @@ def submit(
 ) -> TimelapseJob:
     """Queue a timelapse of `frames` (in that order); TimelapseRefused, NotEnoughRoom or
     TimelapseQueueUnavailable otherwise. The height follows the first frame's aspect ratio."""
+    frames = list(frames)
+    elsewhere = sorted({frame.host for frame in frames if not frame.is_local})
+    if elsewhere:
+        # The frames' files are on their host's disk, and ffmpeg runs on the worker of the host that queues it.
+        raise TimelapseRefused(
+            f"Frames of another host ({', '.join(elsewhere)}): make the timelapse on that host, "
+            f"this server ({this_host()}) has only its own frames' files"
+        )
     usable = [frame for frame in frames if _has_still(frame)]
     if len(usable) < MIN_FRAMES:
         raise TimelapseRefused(
@@ -120,11 +129,11 @@ def submit(
 
 def run(pk: int) -> None:
     """Assemble job `pk` if it is still queued."""
-    claimed = TimelapseJob.objects.filter(pk=pk, status=TimelapseJob.Status.QUEUED).update(
+    claimed = TimelapseJob.objects.filter(pk=pk, host=this_host(), status=TimelapseJob.Status.QUEUED).update(
         status=TimelapseJob.Status.RUNNING, started_at=timezone.now()
     )
     if not claimed:
-        log.info("timelapse job #%d is not queued (done, taken, or deleted): nothing to do", pk)
+        log.info("timelapse job #%d is not queued here (done, taken, deleted, or another host's): nothing to do", pk)
         return
     job = TimelapseJob.objects.get(pk=pk)
     output = settings.MEDIA_ROOT / f"{storage.PARTIAL_PREFIX}timelapse-{job.pk}.mp4"
@@ -145,11 +154,16 @@ def run(pk: int) -> None:
     finally:
         output.unlink(missing_ok=True)
     _finish(job, TimelapseJob.Status.DONE, result=row, frames_done=job.frames)
+    if row.upload_status == Capture.Upload.PENDING:
+        queue_upload(row)  # to the bucket, like a camera's capture
 
 
 def recover_interrupted() -> int:
-    """Jobs a killed worker left `running` (started before this process): failed, their partial file gone."""
-    orphans = TimelapseJob.objects.filter(status=TimelapseJob.Status.RUNNING, started_at__lt=_started_at)
+    """This host's jobs a killed worker left `running` (started before this process): failed, their partial
+    file gone. Another host's running job is its worker's, alive or not."""
+    orphans = TimelapseJob.objects.filter(
+        host=this_host(), status=TimelapseJob.Status.RUNNING, started_at__lt=_started_at
+    )
     for job in orphans:
         (settings.MEDIA_ROOT / f"{storage.PARTIAL_PREFIX}timelapse-{job.pk}.mp4").unlink(missing_ok=True)
         _finish(job, TimelapseJob.Status.FAILED, error="Interrupted: its worker stopped; start it again")
@@ -163,7 +177,7 @@ def _has_still(frame: Capture) -> bool:
 def _write_list(job: TimelapseJob, path: Path) -> int:
     """The concat demuxer's list, written a frame at a time (rows are read in chunks, never all at once)."""
     order = {pk: n for n, pk in enumerate(job.frame_ids)}
-    rows = Capture.objects.filter(pk__in=job.frame_ids).only("pk", "filename", "status", "format")
+    rows = Capture.objects.on_host(job.host).filter(pk__in=job.frame_ids).only("pk", "filename", "status", "format")
     found: list[tuple[int, str]] = []
     for row in rows.iterator(chunk_size=500):
         try:
@@ -256,6 +270,7 @@ def _publish(job: TimelapseJob, output: Path, result: CommandResult, frames: int
         started_at=job.started_at,
         finished_at=now,
         total_ms=int((time.monotonic() - started) * 1000),
+        upload_status=Capture.Upload.PENDING if objects.enabled() else Capture.Upload.NONE,
     )
 
 

@@ -30,6 +30,15 @@ def open_fds(pid: int) -> int:
     return len(list(Path(f"/proc/{pid}/fd").iterdir()))
 
 
+def fewest_fds(pid: int, seconds: float) -> int:
+    counts = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        counts.append(open_fds(pid))
+        time.sleep(0.05)
+    return min(counts)
+
+
 def wait_until(predicate, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -50,7 +59,9 @@ def test_viewers_coming_and_going_with_captures_leave_no_trace(tmp_path):
         assert first.wait_for_frames(5)
         first.close()
         assert wait_until(lambda: live.owner.status()["state"] == "stopped", 15)
-        baseline_rss, baseline_fds = rss_kb(owner_pid), open_fds(owner_pid)
+        # The status request's connection may still be closing on the owner's side: the baseline is the fewest
+        # descriptors seen over a second, and the check at the end is "no more than that" (fewer is no leak).
+        baseline_rss, baseline_fds = rss_kb(owner_pid), fewest_fds(owner_pid, seconds=1.0)
 
         viewers: list[Viewer] = []
         served, captures, first_frame_sec = 0, 0, []
@@ -80,7 +91,7 @@ def test_viewers_coming_and_going_with_captures_leave_no_trace(tmp_path):
         assert wait_until(lambda: live.owner.status() == live.owner.status() | {"state": "stopped", "viewers": 0}, 15)
         assert wait_until(lambda: not camera_app_pids(tmp_path / "bin"), 10)
         # The last status request's connection may still be closing on the owner's side for a moment.
-        assert wait_until(lambda: open_fds(owner_pid) == baseline_fds, 5), (open_fds(owner_pid), baseline_fds)
+        assert wait_until(lambda: open_fds(owner_pid) <= baseline_fds, 5), (open_fds(owner_pid), baseline_fds)
         growth_mb = (rss_kb(owner_pid) - baseline_rss) / 1024
         assert abs(growth_mb) <= 5, growth_mb
         record("preview_soak", "viewers_served", served)

@@ -89,13 +89,14 @@ class Command(BaseCommand):
         self.stderr.write(f"schedule #{schedule.pk}: next run {_when(schedule.next_run_at)}")
 
     def _list(self, options: dict) -> None:
-        rows = [("id", "name", "when", "capture", "enabled", "next run", "taken", "missed", "failed")]
+        rows = [("id", "name", "host", "when", "capture", "enabled", "next run", "taken", "missed", "failed")]
         for schedule in Schedule.objects.all():
             timing = schedule.cron or f"every {schedule.every_sec}s" + (" daylight" if schedule.daylight else "")
             rows.append(
                 (
                     str(schedule.pk),
                     schedule.name or "-",
+                    schedule.host,
                     timing + (f" ({schedule.runs}/{schedule.count})" if schedule.count else ""),
                     f"{schedule.format} {schedule.width}x{schedule.height}",
                     "yes" if schedule.enabled else "no",
