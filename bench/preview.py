@@ -4,7 +4,8 @@ Starts `manage.py serve` (gunicorn with deploy/gunicorn.conf.py, the worker, and
 stand-in camera apps, whose streamed frames carry the time they left the camera process (STANDIN_FRAME_STAMP),
 and measures:
 
-- server CPU (gunicorn + owner, the camera process apart) for 1, 10 and 20 viewers;
+- server CPU (gunicorn + owner, the camera process apart) for 1, 10 and 20 viewers, and for one client polling
+  /snapshot.jpg 15 times a second for 10 s (Mainsail's mjpegstreamer-adaptive);
 - frame latency, from the frame leaving the camera process to a viewer receiving it (p50, p99);
 - snapshot latency while previewing, and cold (no preview running);
 - the preview's gap (longest time without a new frame) around a 1 s capture;
@@ -34,7 +35,7 @@ from bench.run import KeepAliveClient  # noqa: E402
 from capture.lib import owner_client  # noqa: E402
 from tests.net import free_port, wait_for_http  # noqa: E402
 from tests.standins import install_standins  # noqa: E402
-from tests.viewers import Viewer, camera_app_pids, wait_for_owner  # noqa: E402
+from tests.viewers import Viewer, camera_app_pids, paced, wait_for_owner  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -151,6 +152,25 @@ class PreviewBench:
             for viewer in started:
                 viewer.close()
 
+    def adaptive_snapshots(self, rate: float = 15, seconds: float = 10) -> dict:
+        """Mainsail/Fluidd's mjpegstreamer-adaptive: one client polling /snapshot.jpg `rate` times a second."""
+        client = KeepAliveClient(self.url)
+        client.request("GET", "/snapshot.jpg")  # the first one starts the preview; measure it running
+        time.sleep(1)
+        camera = [p for pid in camera_app_pids(self.bin_dir) for p in descendants(pid)]
+        server = [pid for pid in descendants(self.proc.pid) if pid not in camera]
+        server_before = cpu_seconds(server)
+        started, bad = time.monotonic(), 0
+        for _ in paced(rate, seconds):
+            status, body = client.request("GET", "/snapshot.jpg")
+            bad += status != 200 or not (body.startswith(b"\xff\xd8") and body.endswith(b"\xff\xd9"))
+        elapsed = time.monotonic() - started
+        return {
+            "requests": int(rate * seconds),
+            "not_a_jpeg": bad,
+            "server_cpu_pct": round((cpu_seconds(server) - server_before) / elapsed * 100, 1),
+        }
+
     def frame_latency(self, seconds: float = 5.0) -> dict:
         [viewer] = self.viewers(1)
         try:
@@ -254,6 +274,10 @@ def preview_figures() -> dict:
             figures: dict = {"cpu_by_viewers": {n: bench.server_and_camera_cpu(n) for n in (1, 10, 20)}}
             one, twenty = figures["cpu_by_viewers"][1], figures["cpu_by_viewers"][20]
             figures["server_cpu_20_vs_1"] = round(twenty["server_cpu_pct"] / max(one["server_cpu_pct"], 0.1), 2)
+            bench._wait_preview_stopped()
+            adaptive = bench.adaptive_snapshots()
+            figures["mainsail_adaptive_15_per_sec"] = adaptive
+            figures["mainsail_adaptive_server_cpu_pct"] = adaptive["server_cpu_pct"]
             figures["frame_latency"] = bench.frame_latency()
             figures["snapshot"] = bench.snapshot_latency()
             figures["gap_around_1s_capture"] = bench.gap_around_capture()

@@ -24,9 +24,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.cache import never_cache
 
 from capture import (
     events_admin,  # noqa: F401 - registers the webhooks' and deliveries' admins
+    integrations,
     offload,
     retention_admin,  # noqa: F401 - registers retention's admin
     token_admin,  # noqa: F401 - registers the API tokens' admin
@@ -34,6 +36,7 @@ from capture import (
 from capture.analysis import jobs, tasks
 from capture.camera.params import CONTROLS
 from capture.camera.preview import live_views
+from capture.camera.registry import all_cameras
 from capture.camera.service import CaptureService
 from capture.errors import CameraBusy, CaptureError, CaptureRunning
 from capture.forms import TakeCaptureForm
@@ -429,6 +432,11 @@ class CaptureAdmin(admin.ModelAdmin):
         return [
             path("take/", self.admin_site.admin_view(self.take_capture_view), name=f"{prefix}_take"),
             path(
+                "integration/<int:index>/",
+                self.admin_site.admin_view(never_cache(self.integration_view)),
+                name=f"{prefix}_integration",
+            ),
+            path(
                 "<int:object_id>/thumbnail/<str:size>.jpg",
                 self.admin_site.admin_view(self.thumbnail_view, cacheable=True),
                 name=f"{prefix}_thumbnail",
@@ -449,6 +457,31 @@ class CaptureAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(in_bucket)
         # A row's thumbnail never changes (ids are never reused, files never overwritten).
         return serve_file(request, thumbnail, content_type="image/jpeg", cache_control="private, max-age=86400")
+
+    def integration_view(self, request: HttpRequest, index: int) -> HttpResponse:
+        """A camera's copy-paste configuration for Home Assistant, OctoPrint and Moonraker. A POST makes a fresh
+        stream+read token and shows its secret in the snippets, this once (the page is never cached)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if index not in {camera.index for camera in all_cameras()}:
+            raise Http404("No such camera")
+        can_make = request.user.has_perm("capture.add_apitoken")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Integration: camera {index}",
+            "opts": self.opts,
+            "index": index,
+            "can_make_token": can_make,
+            "orientation": integrations.camera_orientation(index),
+            "fps": settings.PREVIEW_FPS,
+        }
+        if request.method == "POST":
+            if not can_make:
+                raise PermissionDenied
+            token, secret = integrations.make_token(index)
+            context["token"] = token
+            context["snippets"] = integrations.snippets(integrations.base_url(request), index, secret)
+        return TemplateResponse(request, "admin/capture/capture/integration.html", context)
 
     def take_capture_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_take_permission(request):

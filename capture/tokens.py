@@ -25,7 +25,7 @@ from django.http import HttpRequest, JsonResponse
 from capture.models import ApiToken
 
 UNAUTHORIZED = "Unauthorized: send Authorization: Bearer <token>"
-CHALLENGE = 'Bearer realm="api"'
+CHALLENGE = 'Bearer realm="api", Basic realm="api"'  # Basic: Home Assistant and OctoPrint know to send it
 URL_SCOPES = frozenset({ApiToken.Scope.READ.value, ApiToken.Scope.STREAM.value})
 SAFE_METHODS = ("GET", "HEAD")
 

@@ -90,7 +90,7 @@ def test_without_a_token_every_route_is_a_401(request, world, method, path, body
     response = call(request, method, path, body, world)
     assert response.status_code == 401
     assert response.json() == UNAUTHORIZED
-    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert response["WWW-Authenticate"] == 'Bearer realm="api", Basic realm="api"'
 
 
 @pytest.mark.parametrize("method,path,body,needed,ok", ROUTES, ids=[f"{r[0]} {r[1]}" for r in ROUTES])

@@ -35,7 +35,7 @@ def test_without_a_credential_a_file_is_a_401_and_so_is_a_missing_one(client, ph
     for path in (photo, "/uploads/missing.jpg", "/uploads/.partial-1.jpg"):
         response = client.get(path)
         assert (response.status_code, response.json()) == (401, UNAUTHORIZED)
-        assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+        assert response["WWW-Authenticate"] == 'Bearer realm="api", Basic realm="api"'
 
 
 @pytest.mark.parametrize("scope", ApiToken.Scope.values)

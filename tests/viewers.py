@@ -101,3 +101,14 @@ def camera_app_pids(bin_dir: Path, app: str = "vid") -> list[int]:
         if state != "Z" and any(arg == f"{bin_dir}/rpicam-{app}".encode() for arg in cmdline[:3]):
             pids.append(int(entry.name))
     return pids
+
+
+def paced(rate: float, seconds: float):
+    """Yield `rate` times a second for `seconds` (rate * seconds times in all), as a polling client does: each
+    slot waits for its time, and a slow answer eats into the next wait rather than adding a request."""
+    start = time.monotonic()
+    for slot in range(int(rate * seconds)):
+        delay = start + slot / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        yield slot
