@@ -14,27 +14,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import Bench, _kb  # noqa: E402
+from run import Bench  # noqa: E402
+
+from bench.procs import descendants, pss_kb, rss_kb  # noqa: E402 - run put the checkout on sys.path
 
 
 def per_process(root_pid: int) -> list[dict]:
     """Each process under `root_pid` (itself included): pid, short command line, PSS and RSS in MB."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, stack = [], [root_pid]
-    while stack:
-        pid = stack.pop()
-        stack += children.get(pid, [])
+    found = []
+    for pid in descendants(root_pid):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            pss = _kb(Path(f"/proc/{pid}/smaps_rollup"), "Pss:")
-            rss = _kb(Path(f"/proc/{pid}/status"), "VmRSS:")
+            pss, rss = pss_kb(pid), rss_kb(pid)
         except OSError:
             continue
         found.append({"pid": pid, "cmd": cmdline.strip()[-70:], "pss_mb": round(pss / 1024, 1),

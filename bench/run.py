@@ -40,6 +40,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.procs import descendants, pss_kb, rss_kb  # noqa: E402
 from bench.timelapse import timelapse_memory  # noqa: E402
 from tests.net import free_port, wait_for_http  # noqa: E402
 from tests.standins import install_standins  # noqa: E402
@@ -140,26 +141,15 @@ class Bench:
 
         RSS counts pages shared between processes (the Python binary, libraries) once per process; PSS
         divides each shared page among its sharers, so the PSS sum is what the server really occupies."""
-        children: dict[int, list[int]] = {}
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                except (OSError, IndexError):
-                    continue
-                children.setdefault(ppid, []).append(int(entry.name))
-        rss_kb = pss_kb = processes = 0
-        stack = [self.proc.pid]
-        while stack:
-            pid = stack.pop()
-            stack += children.get(pid, [])
+        rss = pss = processes = 0
+        for pid in descendants(self.proc.pid):
             try:
-                rss_kb += _kb(Path(f"/proc/{pid}/status"), "VmRSS:")
-                pss_kb += _kb(Path(f"/proc/{pid}/smaps_rollup"), "Pss:")
+                rss += rss_kb(pid)
+                pss += pss_kb(pid)
                 processes += 1
             except OSError:
-                pass
-        return {"pss_mb": round(pss_kb / 1024, 1), "rss_mb": round(rss_kb / 1024, 1), "processes": processes}
+                pass  # ended meanwhile
+        return {"pss_mb": round(pss / 1024, 1), "rss_mb": round(rss / 1024, 1), "processes": processes}
 
     # --- measurements ---
 
@@ -284,13 +274,6 @@ class Bench:
     def _post_ok(self, body: dict) -> None:
         status, answer = KeepAliveClient(self.url).request("POST", "/api/camera/capture", body)
         assert status == 200, answer
-
-
-def _kb(path: Path, field: str) -> int:
-    for line in path.read_text().splitlines():
-        if line.startswith(field):
-            return int(line.split()[1])
-    return 0
 
 
 class Nginx:

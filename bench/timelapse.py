@@ -17,6 +17,8 @@ import threading
 import time
 from pathlib import Path
 
+from bench.procs import descendants, pss_kb
+
 ROOT = Path(__file__).resolve().parent.parent
 
 _WORKER = """
@@ -65,24 +67,12 @@ def generate_frames(uploads: Path, count: int) -> float:
 
 
 def pss_kb_of_tree(root: int) -> int:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    total, stack = 0, [root]
-    while stack:
-        pid = stack.pop()
-        stack += children.get(pid, [])
+    total = 0
+    for pid in descendants(root):
         try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1])
+            total += pss_kb(pid)
         except OSError:
-            pass
+            pass  # ended meanwhile
     return total
 
 

@@ -1,0 +1,41 @@
+"""A process tree's members and memory, read from /proc (stdlib only: every bench script shares it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def descendants(root: int) -> list[int]:
+    """`root` and every process below it, root first."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def pss_kb(pid: int) -> int:
+    """Proportional set size: shared pages divided among their sharers, so a tree's sum is what it occupies.
+    OSError when the process is gone."""
+    return _field_kb(Path(f"/proc/{pid}/smaps_rollup"), "Pss:")
+
+
+def rss_kb(pid: int) -> int:
+    """Resident set size: shared pages counted in full in every process. OSError when the process is gone."""
+    return _field_kb(Path(f"/proc/{pid}/status"), "VmRSS:")
+
+
+def _field_kb(path: Path, field: str) -> int:
+    for line in path.read_text().splitlines():
+        if line.startswith(field):
+            return int(line.split()[1])
+    return 0
