@@ -117,19 +117,7 @@ def run_command(
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.monotonic()
         try:
-            if not shutil.which(argv[0]):
-                raise FileNotFoundError(2, "No such file or directory", argv[0])
-            spawn_argv, preexec_fn = _spawn_args(argv)
-            proc = subprocess.Popen(
-                spawn_argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                cwd=cwd,
-                pass_fds=tuple(pass_fds),
-                start_new_session=True,
-                preexec_fn=preexec_fn,
-            )
+            proc = _popen(argv, stdout=out, stderr=err, cwd=cwd, pass_fds=pass_fds)
         except OSError as exc:
             result = CommandResult(argv, None, "", str(exc), _ms_since(started))
             log.warning("could not start %s: %s", argv[0], exc)
@@ -168,6 +156,24 @@ def run_command(
         detail = result.last_error_line or f"exit code {returncode}"
         raise CommandFailed(f"{_program_name(argv)} failed: {detail}", result)
     return result
+
+
+def _popen(argv: list[str], *, stdout, stderr, cwd, pass_fds: Sequence[int], **extra) -> subprocess.Popen:
+    """Start argv in its own process group with the parent-death signal: how run_command and spawn start."""
+    if not shutil.which(argv[0]):
+        raise FileNotFoundError(2, "No such file or directory", argv[0])
+    spawn_argv, preexec_fn = _spawn_args(argv)
+    return subprocess.Popen(
+        spawn_argv,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        cwd=cwd,
+        pass_fds=tuple(pass_fds),
+        start_new_session=True,
+        preexec_fn=preexec_fn,
+        **extra,
+    )
 
 
 def stop_process_group(proc: subprocess.Popen, stop_signals: Sequence[signal.Signals], kill_grace: float) -> int:
@@ -304,18 +310,12 @@ def spawn(
     log.info("spawn: %s", shlex.join(argv))
     stderr = tempfile.TemporaryFile()
     try:
-        if not shutil.which(argv[0]):
-            raise FileNotFoundError(2, "No such file or directory", argv[0])
-        spawn_argv, preexec_fn = _spawn_args(argv)
-        proc = subprocess.Popen(
-            spawn_argv,
-            stdin=subprocess.DEVNULL,
+        proc = _popen(
+            argv,
             stdout=subprocess.PIPE if stdout_pipe else subprocess.DEVNULL,
             stderr=subprocess.PIPE if stderr_pipe else stderr,
             cwd=cwd,
-            pass_fds=tuple(pass_fds),
-            start_new_session=True,
-            preexec_fn=preexec_fn,
+            pass_fds=pass_fds,
             bufsize=0,
         )
     except OSError as exc:
