@@ -29,7 +29,7 @@ def save_capture_outcome(row: Capture) -> None:
         if row.status == Capture.Status.RUNNING:
             return
         event = Event.CAPTURE_FINISHED if row.status == Capture.Status.OK else Event.CAPTURE_FAILED
-        pks = outbox.record(event, payloads.capture_event(row))
+        pks = outbox.record(event, partial(payloads.capture_event, row))
         transaction.on_commit(partial(_queue, pks))
 
 
@@ -37,7 +37,7 @@ def analysis_finished(job_pk: int) -> None:
     """Record `analysis.done` for job `job_pk`, which just ended (done or failed). Called inside the
     transaction that finishes the job."""
     job = AnalysisJob.objects.select_related("capture").get(pk=job_pk)
-    pks = outbox.record(Event.ANALYSIS_DONE, payloads.analysis_event(job))
+    pks = outbox.record(Event.ANALYSIS_DONE, partial(payloads.analysis_event, job))
     transaction.on_commit(partial(_queue, pks))
 
 

@@ -50,9 +50,11 @@ class DeliveryQueue(Protocol):
     def waiting(self) -> set[int]: ...
 
 
-def record(event: str, payload: dict) -> list[int]:
+def record(event: str, payload: Callable[[], dict]) -> list[int]:
     """Write one pending row per destination of `event` (each enabled webhook that subscribes to it, and the
-    MQTT broker when MQTT_URL is set); return their pks. Call it inside the outcome's transaction."""
+    MQTT broker when MQTT_URL is set); return their pks. Call it inside the outcome's transaction. `payload`
+    is called only when there is a destination: rendering the capture's JSON is most of a capture's own cost
+    on the server, and most Pis have no webhook."""
     targets: list[tuple[str, Webhook | None]] = [
         (EventDelivery.Target.WEBHOOK, hook) for hook in Webhook.objects.filter(enabled=True) if event in hook.events
     ]
@@ -61,7 +63,7 @@ def record(event: str, payload: dict) -> list[int]:
     if not targets:
         return []
     event_id, now = uuid.uuid4(), timezone.now()
-    body = {"event": event, "eventId": str(event_id), "occurredAt": now.isoformat(), **payload}
+    body = {"event": event, "eventId": str(event_id), "occurredAt": now.isoformat(), **payload()}
     return [
         EventDelivery.objects.create(
             event_id=event_id, event=event, target=target, webhook=hook, payload=body, created_at=now
