@@ -323,6 +323,17 @@ else:
     # A worker reads its own host's files: on a Redis shared by several Pis, each host has its own queue.
     HUEY.update(huey_class="huey.RedisHuey", url=HUEY_REDIS_URL, name=f"camsite-{CAMSITE_HOST}")
 
+# The worker on demand (capture.lib.worker_gate): it exits after this long with nothing to do, and starts
+# again when something is queued, when a schedule's next frame comes, and hourly for housekeeping. About
+# 60 MB less on an idle Pi. 0 keeps it running. Only with the SQLite queue: with Redis the web server and the
+# worker may be on different machines, where the wake file can't reach, so there it stays running.
+WORKER_IDLE_EXIT_SEC = env_float("WORKER_IDLE_EXIT_SEC", 60 if HUEY_BACKEND == "sqlite" else 0, minimum=0)
+if HUEY_BACKEND != "sqlite":
+    WORKER_IDLE_EXIT_SEC = 0
+# Written at each enqueue (its mtime wakes the worker) and, by a worker going idle, the time it wants back.
+WORKER_WAKE_PATH = HUEY_SQLITE_PATH.with_name("worker.wake")
+WORKER_NEXT_PATH = HUEY_SQLITE_PATH.with_name("worker.next")
+
 # --- Events out: webhooks and MQTT (capture.events), delivered by the worker from the outbox ---------------
 # Links in events are made absolute with this (e.g. http://camera.local); empty leaves them as paths.
 PUBLIC_URL = env_url("PUBLIC_URL")

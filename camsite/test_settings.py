@@ -17,6 +17,8 @@ SIMULATED_SPEED = 10.0
 # tests start a real `manage.py run_huey` with the real settings (SqliteHuey).
 HUEY = {key: value for key, value in HUEY.items() if key not in ("filename", "url")}  # noqa: F405
 HUEY.update(huey_class="huey.MemoryHuey", immediate=False)
+# No worker gate in-process: enqueueing writes no wake file (tests/test_worker_gate.py turns it on).
+WORKER_IDLE_EXIT_SEC = 0
 
 # The manifest storage needs `collectstatic`, which tests don't run.
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405

@@ -14,3 +14,9 @@ class CaptureConfig(AppConfig):
 
         # The Node server created the upload directory on boot; so do we.
         settings.MEDIA_ROOT.mkdir(parents=True, exist_ok=True)
+
+        from huey.contrib.djhuey import HUEY
+
+        from capture import worker_idle
+
+        worker_idle.connect_wake(HUEY)

@@ -300,7 +300,7 @@ prepare_database() {
 }
 
 has_worker_command() {
-  "$MANAGE" help run_huey >/dev/null 2>&1
+  "$MANAGE" help worker >/dev/null 2>&1
 }
 
 start_services() {
@@ -317,7 +317,7 @@ start_services() {
     systemctl enable --quiet camsite-worker.service
     systemctl restart camsite-worker.service
   else
-    echo "    camsite-worker.service installed but not enabled: this version has no job worker (run_huey)."
+    echo "    camsite-worker.service installed but not enabled: this version has no job worker (manage.py worker)."
     systemctl disable --now --quiet camsite-worker.service 2>/dev/null || true
   fi
   # The live preview of camera 0; a second camera: systemctl enable --now camsite-owner@1.service

@@ -111,12 +111,12 @@ def test_the_web_server_may_use_the_camera():
     assert "video" in read_unit("camsite-web.service")["Service"]["SupplementaryGroups"].split()
 
 
-def test_the_web_unit_runs_gunicorn_with_the_deploy_config_and_the_worker_runs_huey():
+def test_the_web_unit_runs_gunicorn_with_the_deploy_config_and_the_worker_unit_its_gate():
     assert read_unit("camsite-web.service")["Service"]["ExecStart"] == (
         "/opt/camsite/venv/bin/gunicorn -c /opt/camsite/app/deploy/gunicorn.conf.py"
     )
     assert read_unit("camsite-worker.service")["Service"]["ExecStart"] == (
-        "/opt/camsite/venv/bin/python manage.py run_huey"
+        "/opt/camsite/venv/bin/python manage.py worker"
     )
 
 

@@ -167,3 +167,60 @@ def test_make_run_serves_the_live_view_and_a_capture_does_not_break_it(make_run)
         assert viewer.ended is None
     finally:
         viewer.close()
+
+
+def test_serve_lets_an_idle_worker_exit_and_starts_it_again_for_a_job(tmp_path):
+    port = free_port()
+    tag = f"{uuid.uuid4().hex}"
+    env = {
+        **os.environ,
+        "SERVE_TEST": tag,
+        "DJANGO_SETTINGS_MODULE": "camsite.settings",
+        "DJANGO_SECRET_KEY": "test-secret",
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "DATABASE_PATH": str(tmp_path / "db.sqlite3"),
+        "HUEY_SQLITE_PATH": str(tmp_path / "huey.sqlite3"),
+        "UPLOAD_DIR": str(tmp_path / "uploads"),
+        "CAMERA_LOCK_PATH": str(tmp_path / "camera.lock"),
+        "CAMERA_BACKEND": "simulated",
+        "SIMULATED_SPEED": "5",
+        "WORKER_IDLE_EXIT_SEC": "1",
+        "PORT": str(port),  # the default ANALYZE_URL is this server's own
+    }
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        serve = subprocess.Popen(
+            [sys.executable, "manage.py", "serve"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+    def workers() -> list[int]:
+        return [pid for pid, cmd in pids_tagged(tag) if cmd.endswith("manage.py run_huey")]
+
+    def wait(condition, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline and serve.poll() is None, log.read_text(errors="replace")[-3000:]
+            time.sleep(0.1)
+
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{url}/api/camera/status", timeout=60)
+        wait(lambda: "serve: worker idle" in log.read_text())
+        wait(lambda: workers() == [])  # the idle worker is gone; web and owner stay
+        assert any("gunicorn" in cmd for cmd in processes_tagged(tag))
+
+        answer = requests.post(f"{url}/api/camera/capture-and-analyze", json={"format": "jpg"}, timeout=60)
+        assert answer.status_code == 200, answer.text
+        job_url = f"{url}/api/analyze/{answer.json()['jobId']}"
+        wait(lambda: requests.get(job_url, timeout=10).json()["status"] == "done")
+        assert log.read_text().count("serve: started worker") >= 2
+
+        wait(lambda: log.read_text().count("serve: worker idle") >= 2)  # and idle again after the job
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=60)
+        assert_all_gone(tag, log)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()

@@ -1,15 +1,17 @@
 """Run the web server, the analysis worker and the camera owners together, the way `make run` starts them
 (stdlib only).
 
-`manage.py serve` execs this module, so the process that watches the services holds no Django in memory. It
-passes the camera owners' configurations (capture.lib.owner, one per camera) as a JSON list in argv[1]. In
-production each service is its own systemd unit (`gunicorn -c deploy/gunicorn.conf.py`, `manage.py run_huey`,
-`camsite-owner@N`).
+`manage.py serve` execs this module (`python -m capture.lib.supervisor`), so the process that watches the
+services holds no Django in memory. It passes the camera owners' configurations (capture.lib.owner, one per
+camera) as a JSON list in argv[1], and the worker gate's (or "") in argv[2]. In production each service is its
+own systemd unit (`gunicorn -c deploy/gunicorn.conf.py`, `manage.py worker`, `camsite-owner@N`).
 
 - Ctrl-C (SIGINT), SIGTERM and SIGHUP are passed on to both; a second one kills them.
 - If the web server or the worker exits, the rest is stopped too, and we exit with its status.
 - A camera owner that exits is started again at once (at most once a second): a `kill -9` of an owner costs
   viewers a reconnect, not the preview.
+- With a worker gate (argv[2], capture.lib.worker_gate: WORKER_IDLE_EXIT_SEC), the worker exiting with
+  status 0 means it went idle: it is started again when the gate says there is work.
 - They get a parent-death signal, so even a `kill -9` of this process (or of the `make` that started it)
   stops them.
 
@@ -26,6 +28,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from capture.lib.worker_gate import GateConfig, WorkerGate
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 _PR_SET_PDEATHSIG = 1
@@ -58,11 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     for config in json.loads(argv[0]) if argv else []:
         commands[f"owner-{json.loads(config)['camera']}"] = [sys.executable, "-m", "capture.lib.owner", config]
+    gate = WorkerGate(GateConfig(**json.loads(argv[1]))) if len(argv) > 1 and argv[1] else None
+    if gate is not None:
+        commands["worker"] = gate.config.command
     children: dict[str, subprocess.Popen] = {}
     try:
         for name in commands:
-            _start(name, commands, children)
-        return _supervise(children, commands, received)
+            _start(name, commands, children, gate)
+        return _supervise(children, commands, received, gate)
     finally:
         for proc in children.values():
             if proc.poll() is None:
@@ -70,16 +77,24 @@ def main(argv: list[str] | None = None) -> int:
                 proc.wait()
 
 
-def _start(name: str, commands: dict[str, list[str]], children: dict[str, subprocess.Popen]) -> None:
+def _start(name: str, commands: dict[str, list[str]], children: dict[str, subprocess.Popen],
+           gate: WorkerGate | None = None) -> None:  # fmt: skip
     # Own process groups: signals reach them from us only, once each.
     argv = commands[name]
-    children[name] = subprocess.Popen(argv, cwd=BASE_DIR, start_new_session=True, preexec_fn=_terminate_with_parent)
+    env = None
+    if name == "worker" and gate is not None:
+        env = gate.env(gate.due() or "work")
+        gate.started()
+    children[name] = subprocess.Popen(argv, cwd=BASE_DIR, env=env, start_new_session=True,
+                                      preexec_fn=_terminate_with_parent)  # fmt: skip
     shown = " ".join(argv[:4]) if name.startswith("owner-") else " ".join(argv)  # an owner's JSON is long
     _log(f"serve: started {name} (pid {children[name].pid}): {shown}")
 
 
-def _supervise(children: dict[str, subprocess.Popen], commands: dict[str, list[str]], received: list[int]) -> int:
+def _supervise(children: dict[str, subprocess.Popen], commands: dict[str, list[str]], received: list[int],
+               gate: WorkerGate | None = None) -> int:  # fmt: skip
     exit_code: int | None = None
+    asleep = False  # the worker exited idle and waits for its gate
     handled = 0
     started = {name: time.monotonic() for name in children}
     while True:
@@ -94,8 +109,17 @@ def _supervise(children: dict[str, subprocess.Popen], commands: dict[str, list[s
                 _stop(children, kill=True)
             exit_code = 128 + signum if exit_code is None else exit_code
         running = {name: proc for name, proc in children.items() if proc.poll() is None}
-        if not running:
+        if not running and not (asleep and exit_code is None):
             return exit_code if exit_code is not None else 0
+        if exit_code is None and gate is not None and "worker" not in running:
+            if not asleep and children["worker"].returncode == 0:
+                asleep = True
+                gate.exited()
+                _log("serve: worker idle: stopped until there is work")
+            if asleep and gate.due():
+                asleep = False
+                _start("worker", commands, children, gate)
+                running["worker"] = children["worker"]
         if exit_code is None:
             for name in [name for name in children if name.startswith("owner-") and name not in running]:
                 if time.monotonic() - started[name] >= OWNER_RESTART_SEC:
@@ -103,6 +127,7 @@ def _supervise(children: dict[str, subprocess.Popen], commands: dict[str, list[s
                     _start(name, commands, children)
                     started[name] = time.monotonic()
             gone = [name for name in ("web", "worker") if name in children and name not in running]
+            gone = [name for name in gone if not (name == "worker" and asleep)]
             if gone:
                 status = children[gone[0]].returncode
                 exit_code = 128 - status if status < 0 else status or 1  # a service that stops is a failure

@@ -16,6 +16,7 @@ from dataclasses import asdict
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from capture import worker_idle
 from capture.camera.preview import owner_config
 from capture.camera.registry import all_cameras
 from capture.errors import CaptureFailed
@@ -43,5 +44,6 @@ class Command(BaseCommand):
         sys.stderr.flush()
         os.chdir(settings.BASE_DIR)  # the owners run as `python -m capture.lib.owner`
         env = {**os.environ, "OWNER_LOG_LEVEL": settings.LOG_LEVEL}
-        argv = [sys.executable, supervisor.__file__, json.dumps(owners)]
+        gate = worker_idle.gate_config()
+        argv = [sys.executable, "-m", supervisor.__name__, json.dumps(owners), json.dumps(asdict(gate)) if gate else ""]
         os.execve(sys.executable, argv, env)  # noqa: S606 - replaces this process
