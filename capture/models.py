@@ -5,7 +5,7 @@ import hmac
 import logging
 import secrets
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -18,6 +18,7 @@ from capture import objects, storage
 from capture.errors import CaptureRunning
 from capture.formats import FORMATS
 from capture.hosts import this_host  # also capture.models.this_host, as migration 0009 names it
+from capture.hot_queries import first_row
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +39,39 @@ class CaptureQuerySet(models.QuerySet):
     def running(self, camera: int) -> CaptureQuerySet:
         return self.for_camera(camera).filter(status=Capture.Status.RUNNING)
 
-    def last_success(self, camera: int) -> Capture | None:
-        return self.for_camera(camera).filter(status=Capture.Status.OK).order_by("-finished_at").first()
+    # The three below run at every status call or capture: compiled once (capture.hot_queries).
 
-    def last_error(self, camera: int) -> Capture | None:
-        """The newest capture whose camera or analyzer forward failed."""
-        return self.for_camera(camera).filter(HAS_ERROR).order_by("-id").first()
+    def last_success_at(self, camera: int) -> datetime | None:
+        """When this camera's newest successful capture finished."""
+        host = this_host()
+        row = first_row(
+            ("last_success_at", host, camera),
+            lambda: (
+                self.for_camera(camera, host)
+                .filter(status=Capture.Status.OK)
+                .order_by("-finished_at")
+                .values_list("finished_at")
+            ),
+        )
+        return row[0] if row else None
+
+    def last_error(self, camera: int) -> tuple[str, datetime | None] | None:
+        """The newest capture whose camera or analyzer forward failed: (its error, when it finished)."""
+        host = this_host()
+        row = first_row(
+            ("last_error", host, camera),
+            lambda: (
+                self.for_camera(camera, host)
+                .filter(HAS_ERROR)
+                .order_by("-id")
+                .values_list("analyze_error", "error", "finished_at")
+            ),
+        )
+        return (row[0] or row[1], row[2]) if row else None
+
+    def any_running(self, camera: int) -> bool:
+        host = this_host()
+        return first_row(("any_running", host, camera), lambda: self.running(camera).values_list("pk")) is not None
 
 
 class Capture(models.Model):

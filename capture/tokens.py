@@ -22,6 +22,7 @@ import hmac
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
+from capture.hot_queries import first_row
 from capture.models import ApiToken
 
 UNAUTHORIZED = "Unauthorized: send Authorization: Bearer <token>"
@@ -44,7 +45,10 @@ def auth_required() -> bool:
     would make its scopes meaningless. Revoking tokens never turns auth off again (revoking the last one must
     not open the camera to everyone); deleting every token row does, when AUTH_TOKEN is unset.
     """
-    return bool(settings.AUTH_TOKEN) or ApiToken.objects.exists()
+    return (
+        bool(settings.AUTH_TOKEN)
+        or first_row(("api_tokens_exist",), lambda: ApiToken.objects.values_list("pk")) is not None
+    )
 
 
 def authenticate(request: HttpRequest) -> ApiToken | None:

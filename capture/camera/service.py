@@ -258,6 +258,8 @@ class _Session:
 def _recover_interrupted(camera: int) -> None:
     """Rows still `running` while we hold this camera's lock belong to a holder that died (a killed worker,
     a reboot): mark them interrupted and delete their partial files."""
+    if not Capture.objects.any_running(camera):
+        return  # the usual case, asked at the cost of the query alone
     orphans = list(Capture.objects.running(camera))
     for row in orphans:
         storage.remove_partials(row.pk)

@@ -50,7 +50,6 @@ def camera_status(camera: Camera, detection: Detection | None = None) -> dict:
     holder = camera.lock.peek()
     # A listing is brief, and captures wait for it; a preview steps aside for them.
     capturing = holder is not None and holder.busy
-    last_success = Capture.objects.last_success(camera.index)
     last_error = Capture.objects.last_error(camera.index)
     status = {
         "ok": True,
@@ -58,9 +57,9 @@ def camera_status(camera: Camera, detection: Detection | None = None) -> dict:
         "cameraDetected": bool(camera.detected(detection)),
         "busy": capturing,
         "busySince": _from_epoch(holder.createdAt) if capturing else None,
-        "lastCaptureAt": last_success.finished_at if last_success else None,
-        "lastError": (last_error.analyze_error or last_error.error) if last_error else None,
-        "lastErrorAt": last_error.finished_at if last_error else None,
+        "lastCaptureAt": Capture.objects.last_success_at(camera.index),
+        "lastError": last_error[0] if last_error else None,
+        "lastErrorAt": last_error[1] if last_error else None,
         "backend": camera.backend.name,
         "simulated": camera.backend.simulated,
         "cameras": detection.cameras,
@@ -95,7 +94,6 @@ class CameraSerializer(serializers.Serializer):
 def camera_summary(camera: Camera, detection: Detection, control_defaults: dict) -> dict:
     info = camera.info(detection) or {}
     holder = camera.lock.peek()
-    last_success = Capture.objects.last_success(camera.index)
     return CameraSerializer(
         {
             "index": camera.index,
@@ -114,7 +112,7 @@ def camera_summary(camera: Camera, detection: Detection, control_defaults: dict)
             "backend": camera.backend.name,
             "simulated": camera.backend.simulated,
             "busy": holder is not None and holder.busy,
-            "lastCaptureAt": last_success.finished_at if last_success else None,
+            "lastCaptureAt": Capture.objects.last_success_at(camera.index),
         }
     ).data
 
