@@ -12,14 +12,15 @@ from django.conf import settings  # noqa: E402
 
 from camsite.env import env_int, env_str  # noqa: E402
 from capture.camera.budget import longest_capture_sec  # noqa: E402
-from capture.lib.web_size import default_web_size, memory_total_bytes  # noqa: E402
 
 bind = env_str("GUNICORN_BIND", f"0.0.0.0:{settings.PORT}")
 worker_class = "gthread"
-# Unset: sized from the machine's memory (one worker with 8 threads on a Pi with 1 GB or less).
-_size = default_web_size(memory_total_bytes())
-workers = env_int("WEB_CONCURRENCY", _size.workers, minimum=1)
-threads = env_int("GUNICORN_THREADS", _size.threads, minimum=1)
+# One worker with 8 threads on any machine. A capture holds a thread while it waits on the camera, a live view
+# is handed to the camera owner, and files go out with sendfile: threads serve a camera server's clients,
+# while each worker process more is another whole Django (about 50 MB, a tenth of a Pi Zero 2 W). More workers
+# (WEB_CONCURRENCY) only help CPU-bound load, such as a fleet's central server with many admin users.
+workers = env_int("WEB_CONCURRENCY", 1, minimum=1)
+threads = env_int("GUNICORN_THREADS", 8, minimum=1)
 
 # Longer than the longest capture allowed (capture.camera.budget), so gunicorn never kills a worker in the
 # middle of a legitimate capture.

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
+from capture.hot_queries import first_row
 from capture.lib.processes import process_alive
 from capture.models import EventDelivery, Webhook
 
@@ -55,9 +56,10 @@ def record(event: str, payload: Callable[[], dict]) -> list[int]:
     MQTT broker when MQTT_URL is set); return their pks. Call it inside the outcome's transaction. `payload`
     is called only when there is a destination: rendering the capture's JSON is most of a capture's own cost
     on the server, and most Pis have no webhook."""
-    targets: list[tuple[str, Webhook | None]] = [
-        (EventDelivery.Target.WEBHOOK, hook) for hook in Webhook.objects.filter(enabled=True) if event in hook.events
-    ]
+    targets: list[tuple[str, Webhook | None]] = []
+    if first_row(("webhooks_enabled",), lambda: Webhook.objects.filter(enabled=True).values_list("pk")) is not None:
+        hooks = Webhook.objects.filter(enabled=True)
+        targets = [(EventDelivery.Target.WEBHOOK, hook) for hook in hooks if event in hook.events]
     if settings.MQTT_URL:
         targets.append((EventDelivery.Target.MQTT, None))
     if not targets:

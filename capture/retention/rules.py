@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Q, QuerySet, Sum
 
+from capture.hot_queries import first_row
 from capture.models import Capture, Deletion, RetentionRule
 
 SETTINGS_SPECIFICITY = -1
@@ -93,6 +94,11 @@ def admin_rule(row: RetentionRule) -> Rule:
 
 def all_rules() -> list[Rule]:
     """The settings' rule and every enabled admin rule (one query)."""
+    if (
+        first_row(("retention_rules_enabled",), lambda: RetentionRule.objects.filter(enabled=True).values_list("pk"))
+        is None
+    ):
+        return [settings_rule()]  # most Pis: asked at every capture, at the cost of the query alone
     return [settings_rule(), *(admin_rule(row) for row in RetentionRule.objects.filter(enabled=True))]
 
 
