@@ -1,6 +1,7 @@
-"""PSS per process of the idle server, started as `make bench` starts it (`manage.py serve` with the stand-in
-camera): which process holds the memory, for issue 15's budget. The environment passes through, so
-`WEB_CONCURRENCY=1 GUNICORN_THREADS=8 .venv/bin/python bench/memory.py` measures that size.
+"""PSS per process of the server, started as `make bench` starts it (`manage.py serve` with the stand-in
+camera): which process holds the memory, for issue 15's budget. Measured twice: just after start, with the job
+worker up, and idle, once the worker has exited for lack of work (WORKER_IDLE_EXIT_SEC, 60 s by default). The
+environment passes through, so `WEB_CONCURRENCY=2 .venv/bin/python bench/memory.py` measures that size.
 """
 
 from __future__ import annotations
@@ -16,21 +17,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from run import Bench  # noqa: E402
 
-from bench.procs import descendants, pss_kb, rss_kb  # noqa: E402 - run put the checkout on sys.path
+from bench.procs import per_process  # noqa: E402 - run put the checkout on sys.path
 
 
-def per_process(root_pid: int) -> list[dict]:
-    """Each process under `root_pid` (itself included): pid, short command line, PSS and RSS in MB."""
-    found = []
-    for pid in descendants(root_pid):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            pss, rss = pss_kb(pid), rss_kb(pid)
-        except OSError:
-            continue
-        found.append({"pid": pid, "cmd": cmdline.strip()[-70:], "pss_mb": round(pss / 1024, 1),
-                      "rss_mb": round(rss / 1024, 1)})  # fmt: skip
-    return found
+def summary(processes: list[dict]) -> dict:
+    return {"pss_mb_total": round(sum(p["pss_mb"] for p in processes), 1), "processes": processes}
 
 
 def main() -> None:
@@ -38,14 +29,18 @@ def main() -> None:
         bench = Bench(Path(tmp))
         bench.start()
         try:
-            bench.session.get(f"{bench.url}/api/camera/status", timeout=10)  # every worker thread warmed once
+            bench.session.get(f"{bench.url}/api/camera/status", timeout=10)
             time.sleep(1)
-            processes = per_process(bench.proc.pid)
+            awake = per_process(bench.proc.pid)
+            asleep_after = bench.wait_for_idle_worker()
+            bench.session.get(f"{bench.url}/api/camera/status", timeout=10)
+            time.sleep(1)
+            idle = per_process(bench.proc.pid)
         finally:
             bench.stop()
     sizes = {name: os.environ.get(name, "default") for name in ("WEB_CONCURRENCY", "GUNICORN_THREADS")}
-    total = round(sum(p["pss_mb"] for p in processes), 1)
-    print(json.dumps({"server": sizes, "pss_mb_total": total, "processes": processes}, indent=2))
+    print(json.dumps({"server": sizes, "idle": summary(idle), "worker_exited_after_sec": asleep_after,
+                      "with_the_worker_up": summary(awake)}, indent=2))  # fmt: skip
 
 
 if __name__ == "__main__":

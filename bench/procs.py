@@ -39,3 +39,28 @@ def _field_kb(path: Path, field: str) -> int:
         if line.startswith(field):
             return int(line.split()[1])
     return 0
+
+
+def per_process(root: int) -> list[dict]:
+    """Each process under `root` (itself included): pid, the end of its command line, PSS and RSS in MB."""
+    found = []
+    for pid in descendants(root):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            pss, rss = pss_kb(pid), rss_kb(pid)
+        except OSError:
+            continue
+        found.append({"pid": pid, "cmd": cmdline.strip()[-70:], "pss_mb": round(pss / 1024, 1),
+                      "rss_mb": round(rss / 1024, 1)})  # fmt: skip
+    return found
+
+
+def running(root: int, last_arg: str) -> bool:
+    """Whether a process under `root` has `last_arg` as the last word of its command line."""
+    for pid in descendants(root):
+        try:
+            if Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")[-1] == last_arg.encode():
+                return True
+        except OSError:
+            continue
+    return False

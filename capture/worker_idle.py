@@ -22,6 +22,7 @@ from django.db import close_old_connections
 from django.db.models.signals import post_save
 from django.utils import timezone
 from huey import signals as huey_signals
+from huey.api import PeriodicTask
 
 from capture.lib.worker_gate import ENV_IDLE_EXIT, ENV_WAKE_REASON, GateConfig
 
@@ -66,19 +67,25 @@ class IdleWatch:
                 huey_signals.SIGNAL_REVOKED, huey_signals.SIGNAL_EXPIRED)  # fmt: skip
         self.huey.signal(*ends)(self._task_ended)
 
+    # The periodic sweeps (every minute) are not work: they would keep the worker up for ever.
+
     def _task_started(self, signal, task, *args) -> None:
-        with self._lock:
-            self.running += 1
+        if not isinstance(task, PeriodicTask):
+            with self._lock:
+                self.running += 1
 
     def _task_ended(self, signal, task, *args) -> None:
-        with self._lock:
-            self.running = max(0, self.running - 1)
+        if not isinstance(task, PeriodicTask):
+            with self._lock:
+                self.running = max(0, self.running - 1)
 
     def busy(self, now: datetime) -> str | None:
         """What keeps the worker up now, or None."""
         if self.running:
             return "a task is running"
-        if self.huey.pending_count() or self.huey.scheduled_count():
+        if self.huey.scheduled_count():
+            return "tasks are scheduled"
+        if self.huey.pending_count() and not all(isinstance(task, PeriodicTask) for task in self.huey.pending()):
             return "tasks are queued"
         if settings.MQTT_URL:
             return "MQTT_URL is set (it keeps the broker connection)"
@@ -89,6 +96,7 @@ class IdleWatch:
 
     def run(self) -> None:
         idle_since: float | None = None
+        last_reason = None
         while True:
             time.sleep(CHECK_SEC)
             try:
@@ -99,7 +107,9 @@ class IdleWatch:
             finally:
                 close_old_connections()
             if reason:
-                idle_since = None
+                if idle_since is not None or reason != last_reason:
+                    log.debug("worker: staying up: %s", reason)
+                idle_since, last_reason = None, reason
                 continue
             idle_since = idle_since or time.monotonic()
             if time.monotonic() - idle_since >= self.idle_exit_sec:

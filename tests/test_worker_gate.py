@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from huey import MemoryHuey
+from huey import MemoryHuey, crontab
 
 from capture import worker_idle
 from capture.lib.worker_gate import ENV_IDLE_EXIT, ENV_WAKE_REASON, HOUSEKEEPING_SEC, GateConfig, WorkerGate
@@ -195,11 +195,22 @@ def test_no_wake_file_without_a_gate(settings, tmp_path, db):
 
 def test_the_worker_is_busy_while_anything_is_queued_running_or_due_soon(gated, db):
     huey = MemoryHuey("idle-test")
-    task = huey.task()(lambda: None)
+    task = huey.task(name="job")(lambda: None)
+    sweep = huey.periodic_task(crontab(), name="sweep")(lambda: None)
     watch = worker_idle.IdleWatch(huey, idle_exit_sec=60)
     watch.connect()
     now = timezone.now()
     assert watch.busy(now) is None
+
+    sweep()  # the minute's sweeps are not work: they would keep the worker up for ever
+    assert watch.busy(now) is None
+    huey.execute(huey.dequeue())
+    assert watch.running == 0
+    task.schedule(delay=600)  # a retry's or a frame's later run: queued, then kept in huey's schedule
+    assert watch.busy(now) == "tasks are queued"
+    huey.add_schedule(huey.dequeue())
+    assert watch.busy(now) == "tasks are scheduled"
+    huey.flush()
 
     task()
     assert watch.busy(now) == "tasks are queued"
