@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 
-from django.core.wsgi import get_wsgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "camsite.settings")
+
+from camsite import lean_imports  # noqa: E402
+
+lean_imports.setup(load_urls=True)  # the views are imported as the worker boots, not at the first request
+
+from django.core.wsgi import get_wsgi_application  # noqa: E402
 
 application = get_wsgi_application()
 

@@ -48,3 +48,43 @@ def loaded(tmp_path, **env: str) -> dict:
 )
 def test_redis_py_is_loaded_only_for_the_redis_queue(tmp_path, backend, expected):
     assert loaded(tmp_path, HUEY_BACKEND=backend) == expected
+
+
+SERVER_PROCESS = """
+import json, sys
+from camsite import lean_imports
+lean_imports.setup(load_urls=True)  # what wsgi.py does for each gunicorn worker (manage.py: without the URLs)
+held = {name: sys.modules.get(name) is not None for name in ("requests", "psycopg", "jinja2", "pygments")}
+from capture.lib import http
+try:
+    http.post_json("http://127.0.0.1:9/", {}, timeout=0.5)  # port 9 (discard): refused at once
+except http.TransportError as exc:
+    sent = str(exc)
+print(json.dumps({"held": held, "later": "requests" in sys.modules, "sent": sent}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("database_url", "psycopg"),
+    [("", False), ("postgresql://camsite@127.0.0.1:9/camsite", True)],  # never connected to here
+)
+def test_server_processes_start_without_the_optional_modules_and_load_them_when_used(tmp_path, database_url, psycopg):
+    result = subprocess.run(
+        [sys.executable, "-c", SERVER_PROCESS],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "camsite.settings",
+            "DJANGO_SECRET_KEY": "test-secret",
+            "DATABASE_PATH": str(tmp_path / "db.sqlite3"),
+            "DATABASE_URL": database_url,
+        },  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    answer = json.loads(result.stdout.splitlines()[-1])
+    assert answer["held"] == {"requests": False, "psycopg": psycopg, "jinja2": False, "pygments": False}
+    assert answer["later"] is True  # requests, loaded where the server sends something
+    assert answer["sent"].startswith("could not reach http://127.0.0.1:9/")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-import requests
+# requests is imported by the functions that send: a web worker that never forwards to an analyzer or delivers
+# a webhook never loads it (camsite.lean_imports).
 
 
 class TransportError(Exception):
@@ -13,6 +14,8 @@ class TransportError(Exception):
 
 def post_json(url: str, payload: dict, *, timeout: float, bearer_token: str = "") -> dict:
     """POST `payload` as JSON and return the JSON object answered; TransportError on any failure."""
+    import requests
+
     headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else {}
     try:
         response = requests.post(url, json=payload, headers=headers, timeout=timeout)
@@ -38,6 +41,8 @@ def post_bytes(url: str, body: bytes, *, headers: dict[str, str], timeout: float
     Errors name only the URL's origin: a webhook's path or query is often its secret (Home Assistant's
     /api/webhook/<id>), and errors end up in logs."""
     where = origin(url)
+    import requests
+
     try:
         response = requests.post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False)
     except requests.Timeout:
