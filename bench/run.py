@@ -254,7 +254,10 @@ class Bench:
         holder = threading.Thread(target=self._post_ok, args=({"format": "h264", "durationSec": 8, "width": 640,
                                                                 "height": 480},))  # fmt: skip
         holder.start()
-        while not self.session.get(f"{self.url}/api/camera/status").json()["busy"]:
+        deadline = time.monotonic() + 30
+        while not KeepAliveClient(self.url).request("GET", "/api/camera/status")[1].count(b'"busy":true'):
+            if not holder.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the capture that should hold the camera did not start")
             time.sleep(0.02)
         client, samples, fresh = KeepAliveClient(self.url), [], []
         for _ in range(count):
