@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +13,10 @@ import requests
 
 from tests import pg
 from tests.conftest import ROOT, free_port, wait_for_http
+
+# Servers a test starts get SIGTERM if the test's process dies (a killed pytest, a crashed xdist worker), so
+# none is left running: util-linux's setpriv sets the parent-death signal and execs the server (same pid).
+DIE_WITH_TEST = [shutil.which("setpriv") or "setpriv", "--pdeathsig", "TERM", "--"]
 
 
 class GunicornServer:
@@ -51,7 +56,7 @@ class GunicornServer:
         )
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                [str(Path(sys.executable).with_name("gunicorn")), "-c", "deploy/gunicorn.conf.py"],
+                [*DIE_WITH_TEST, str(Path(sys.executable).with_name("gunicorn")), "-c", "deploy/gunicorn.conf.py"],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,

@@ -22,6 +22,7 @@ import pytest
 import requests
 
 from tests.conftest import ROOT, free_port, wait_for_http
+from tests.servers import DIE_WITH_TEST
 from tests.standins import install_standins
 from tests.test_deploy import SBIN_PATH, nginx_test, write_nginx_conf
 
@@ -118,7 +119,7 @@ class Served:
         with log_path.open("wb") as log:
             self.procs.append(
                 subprocess.Popen(
-                    service["ExecStart"].split(),
+                    [*DIE_WITH_TEST, *service["ExecStart"].split()],
                     cwd=service["WorkingDirectory"],
                     env=env,
                     stdout=log,
