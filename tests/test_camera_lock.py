@@ -250,3 +250,37 @@ def flock_held(path: Path) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+FLOCK_WITHOUT_RECORD = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o660)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+fcntl.flock(fd, fcntl.LOCK_UN)
+time.sleep(60)
+"""
+
+
+def test_a_holder_between_its_flock_and_its_record_is_waited_out_briefly(lock):
+    # A listing releasing the camera clears its record just before the unlock: a capture arriving in between
+    # must get the camera, not a 409.
+    holder = python_subprocess(FLOCK_WITHOUT_RECORD, str(lock.path), "0.1", stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with lock.acquire(ttl_sec=10) as lease:
+            assert lease.holder.purpose == "capture"
+    finally:
+        holder.kill()
+        holder.wait()
+
+    # An empty record that stays (not a moment's transition) is a busy camera after all.
+    holder = python_subprocess(FLOCK_WITHOUT_RECORD, str(lock.path), "30", stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(LockBusy):
+            lock.acquire(ttl_sec=10)
+    finally:
+        holder.kill()
+        holder.wait()

@@ -38,6 +38,8 @@ _RECORD_MAX_BYTES = 64 * 1024
 _STALE_RELEASE_WAIT_SEC = 2.0
 # How long a capture waits for a camera listing to finish (the listing's own timeout is 10 s).
 DETECTION_WAIT_SEC = 12.0
+# How long an empty record with the lock held (a holder between its flock and its record) is waited out.
+RECORD_SETTLE_SEC = 0.2
 # Holders that give the camera up when a capture asks: the owner's live preview and its warm still.
 PREEMPTIBLE = frozenset({"preview", "warm"})
 
@@ -106,6 +108,7 @@ class CameraLock:
         at most `preempt_wait_sec` more."""
         deadline = time.monotonic() + DETECTION_WAIT_SEC
         preempt_deadline: float | None = None
+        settle_deadline: float | None = None  # from the first sight of an empty record
         while True:
             try:
                 return self._acquire_now(ttl_sec, purpose)
@@ -119,8 +122,17 @@ class CameraLock:
                 if preempt_deadline is not None:
                     if time.monotonic() > preempt_deadline:
                         raise
-                elif purpose == "detect" or not self._held_for_detection() or time.monotonic() > deadline:
+                elif purpose == "detect" or time.monotonic() > deadline:
                     raise
+                elif not self._held_for_detection():
+                    # An empty record with the lock held is a holder taking or releasing it this instant
+                    # (the record is written just after the flock and cleared just before the unlock): look
+                    # again for a moment rather than answer 409 to a camera that is about to be free.
+                    if self._read() is not None:
+                        raise
+                    settle_deadline = settle_deadline or time.monotonic() + RECORD_SETTLE_SEC
+                    if time.monotonic() > settle_deadline:
+                        raise
             time.sleep(0.02)
 
     def _held_for_detection(self) -> bool:
