@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-import time
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from django.conf import settings
@@ -31,6 +31,7 @@ class Analyzer:
         self.status = 200
         self.answer: bytes = json.dumps({"ok": True, "jobId": "job-42", "status": "queued"}).encode()
         self.delay = 0.0
+        self._closing = threading.Event()  # cuts a slow answer short once its client has given up
         analyzer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -44,7 +45,7 @@ class Analyzer:
                         "camera_busy": CameraLock(settings.CAMERA_LOCK_PATH).peek() is not None,
                     }
                 )
-                time.sleep(analyzer.delay)
+                analyzer._closing.wait(analyzer.delay)
                 self.send_response(analyzer.status)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
@@ -58,5 +59,6 @@ class Analyzer:
         serve_in_thread(self.server)
 
     def close(self) -> None:
+        self._closing.set()
         self.server.shutdown()
         self.server.server_close()
