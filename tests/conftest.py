@@ -198,7 +198,7 @@ def standins(settings, tmp_path, monkeypatch) -> Path:
     state.mkdir()
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("STANDIN_STATE_DIR", str(state))
-    monkeypatch.setenv("STANDIN_STARTUP_SEC", "0.02")
+    monkeypatch.setenv("STANDIN_STARTUP_SEC", "0.05")
     settings.CAMERA_BACKEND = "rpicam"
     return state
 
