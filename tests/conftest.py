@@ -17,6 +17,12 @@ from tests.net import free_port, wait_for_http, wait_until  # noqa: F401 - re-ex
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Bytecode caches (__pycache__/, git-ignored) are written even where PYTHONDONTWRITEBYTECODE is set: without them
+# every pytest-xdist worker rewrites the asserts of every test module again (about 1.5 s a process) and every
+# Python subprocess a test starts (manage.py, gunicorn, the stand-ins' imports of the project) compiles anew.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 
 @pytest.hookimpl(wrapper=True)  # before every plain hook, pytest-xdist's reading of the groups among them
 def pytest_collection_modifyitems(items: list[pytest.Item]):

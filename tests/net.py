@@ -51,6 +51,12 @@ def _bindable(port: int) -> bool:
         return True
 
 
+def serve_in_thread(server) -> None:
+    """Run a socketserver's serve_forever in a daemon thread, polling for shutdown every 20 ms: its default of
+    0.5 s makes every shutdown() (each stub server's teardown) wait up to half a second for nothing."""
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+
+
 def wait_for_http(url: str, timeout: float = 20) -> None:
     """Return once `url` answers at all (any status); TimeoutError after `timeout` seconds."""
     deadline = time.monotonic() + timeout

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from django.conf import settings
 
 from capture.camera.lock import CameraLock
+from tests.net import serve_in_thread
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -31,6 +31,7 @@ class Analyzer:
         self.status = 200
         self.answer: bytes = json.dumps({"ok": True, "jobId": "job-42", "status": "queued"}).encode()
         self.delay = 0.0
+        self._closing = threading.Event()  # cuts a slow answer short once its client has given up
         analyzer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -44,7 +45,7 @@ class Analyzer:
                         "camera_busy": CameraLock(settings.CAMERA_LOCK_PATH).peek() is not None,
                     }
                 )
-                time.sleep(analyzer.delay)
+                analyzer._closing.wait(analyzer.delay)
                 self.send_response(analyzer.status)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
@@ -55,8 +56,9 @@ class Analyzer:
 
         self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/api/analyze"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        serve_in_thread(self.server)
 
     def close(self) -> None:
+        self._closing.set()
         self.server.shutdown()
         self.server.server_close()

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -17,6 +16,7 @@ import requests
 from capture.management.smoke import add_arguments
 from tests.cli import run_manage
 from tests.conftest import ROOT
+from tests.net import serve_in_thread
 from tests.servers import GunicornServer
 
 TOKEN = "smoke-secret"
@@ -120,7 +120,7 @@ class LocklessServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_port}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        serve_in_thread(self.httpd)
 
     def close(self) -> None:
         self.httpd.shutdown()

@@ -13,7 +13,6 @@ import runpy
 import shutil
 import subprocess
 import sys
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
 
@@ -22,7 +21,7 @@ import pytest
 from capture.camera.budget import capture_budget
 from capture.camera.request import CaptureRequest
 from tests.conftest import ROOT
-from tests.net import free_port, wait_for_http
+from tests.net import free_port, serve_in_thread, wait_for_http
 
 DEPLOY = ROOT / "deploy"
 UNITS = ["camsite-web.service", "camsite-worker.service", "camsite-owner@.service"]
@@ -210,7 +209,7 @@ def nginx_uploads(tmp_path):
     (uploads / "link-to-partial.mp4").symlink_to(uploads / ".partial-1-0.mp4")
     (uploads / "link-to-thumbnail.jpg").symlink_to(uploads / ".thumbnails" / "a.jpg.small.jpg")
     app = ThreadingHTTPServer(("127.0.0.1", 0), _AppStandIn)
-    threading.Thread(target=app.serve_forever, daemon=True).start()
+    serve_in_thread(app)
     port = free_port()
     site = (DEPLOY / "nginx" / "camsite.conf").read_text()
     for old, new in [

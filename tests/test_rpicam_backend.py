@@ -57,10 +57,10 @@ def test_h264_is_the_raw_stream_from_rpicam_vid(post_json, standins):
 def test_mp4_is_written_by_rpicam_vid_itself_when_it_has_libav(post_json, standins):
     # The stand-in's help is as long as the real v1.13.0 one (13 kB, --libav-format 2 kB before its end), which
     # a check reading only the tail of the output missed; `--version` says `libav:1`.
-    response = capture(post_json, format="mp4", durationSec=2, fps=15)
+    response = capture(post_json, format="mp4", durationSec=1, fps=15)
     assert response.status_code == 200
     facts = probe(settings.MEDIA_ROOT / response.json()["filename"])
-    assert facts["duration"] == pytest.approx(2, rel=0.1)
+    assert facts["duration"] == pytest.approx(1, rel=0.1)
     row = Capture.objects.get()
     assert len(row.commands) == 1  # no remux
     argv = argv_of(row)
@@ -74,11 +74,11 @@ def test_without_libav_mp4_is_remuxed_with_the_rate_before_the_input(post_json, 
     # A Pi 5 stream has B-frames and a 1 MHz VUI tick: the Node server's `-framerate N -i` made 0.001 s files.
     monkeypatch.setenv("STANDIN_NO_LIBAV", "1")
     monkeypatch.setenv("STANDIN_PLATFORM", platform)
-    response = capture(post_json, format="mp4", durationSec=2, fps=15)
+    response = capture(post_json, format="mp4", durationSec=1, fps=15)
     assert response.status_code == 200, response.json()
     facts = probe(settings.MEDIA_ROOT / response.json()["filename"])
     assert facts["format"].startswith("mov,mp4")
-    assert facts["duration"] == pytest.approx(2, rel=0.1)
+    assert facts["duration"] == pytest.approx(1, rel=0.1)
     row = Capture.objects.get()
     remux = argv_of(row, 1)
     assert remux.index("-r") < remux.index("-i")
@@ -89,14 +89,14 @@ def test_without_libav_mp4_is_remuxed_with_the_rate_before_the_input(post_json, 
 
 def test_the_legacy_libcamera_names_are_the_fallback(post_json, standins, tmp_path):
     install_standins(tmp_path / "bin", legacy_names=True)  # replaces rpicam-* with libcamera-* (Bullseye)
-    response = capture(post_json, format="jpg", durationSec=0.2)
+    response = capture(post_json, format="jpg", durationSec=0.1)
     assert response.status_code == 200
     assert argv_of(Capture.objects.get())[0].endswith("/libcamera-still")
 
 
 def test_no_camera_is_a_500_that_says_so(post_json, standins, monkeypatch, api):
     monkeypatch.setenv("STANDIN_CAMERAS", "none")
-    response = capture(post_json, format="jpg", durationSec=0.2)
+    response = capture(post_json, format="jpg", durationSec=0.1)
     assert response.status_code == 500
     assert response.json()["error"].startswith("No camera detected")
     row = Capture.objects.get()
@@ -107,7 +107,7 @@ def test_no_camera_is_a_500_that_says_so(post_json, standins, monkeypatch, api):
 
 def test_a_camera_app_failure_is_a_500_with_its_message(post_json, standins, monkeypatch):
     monkeypatch.setenv("STANDIN_FAIL", "camera frontend has timed out")
-    response = capture(post_json, format="jpg", durationSec=0.2)
+    response = capture(post_json, format="jpg", durationSec=0.1)
     assert response.status_code == 500
     assert "camera frontend has timed out" in response.json()["error"]
     assert list(settings.MEDIA_ROOT.iterdir()) == []
@@ -120,7 +120,7 @@ def test_a_camera_held_by_another_program_is_a_409(post_json, standins):
     try:
         runs = standins / "runs.log"
         wait_until(lambda: runs.exists() and "start rpicam-hello" in runs.read_text(), message="rpicam-hello started")
-        response = capture(post_json, format="jpg", durationSec=0.2)
+        response = capture(post_json, format="jpg", durationSec=0.1)
     finally:
         other.kill()
         other.wait()
@@ -134,12 +134,12 @@ def test_a_hung_camera_is_a_504_and_leaves_nothing_behind(post_json, standins, m
     settings.CAMERA_TIMEOUT_MARGIN_SEC = 0.5
     settings.CAMERA_KILL_GRACE_SEC = 0.3
     started = time.monotonic()
-    response = capture(post_json, format=fmt, durationSec=0.5)
+    response = capture(post_json, format=fmt, durationSec=0.1)
     elapsed = time.monotonic() - started
     assert response.status_code == 504
     assert "timed out" in response.json()["error"]
     # Budget: duration + margin, then SIGINT/SIGTERM grace before SIGKILL.
-    assert elapsed < 0.5 + 0.5 + 3 * 0.3 + 1
+    assert elapsed < 0.1 + 0.5 + 3 * 0.3 + 1
     wait_for_detection()  # a failed capture triggers a re-detection; let it finish
     assert capture_processes(standins) == []
     assert CameraLock(settings.CAMERA_LOCK_PATH).peek() is None
@@ -149,7 +149,7 @@ def test_a_hung_camera_is_a_504_and_leaves_nothing_behind(post_json, standins, m
 
 def test_a_camera_that_forks_leaves_no_process_behind(post_json, standins, monkeypatch):
     monkeypatch.setenv("STANDIN_FORK_CHILD", "1")
-    response = capture(post_json, format="jpg", durationSec=0.2)
+    response = capture(post_json, format="jpg", durationSec=0.1)
     assert response.status_code == 200
     wait_until(lambda: capture_processes(standins) == [], timeout=3, message="no camera process left")
 

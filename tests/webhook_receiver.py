@@ -9,7 +9,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.net import free_port
+from tests.net import free_port, serve_in_thread
 
 
 def verify(secret: str, headers, body: bytes, *, now: float, tolerance: float = 300) -> bool:
@@ -50,7 +50,7 @@ class Receiver:
                 pass
 
         self.server = _ReusableServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        serve_in_thread(self.server)
         return self
 
     def stop(self) -> None:
