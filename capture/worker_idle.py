@@ -67,17 +67,13 @@ class IdleWatch:
                 huey_signals.SIGNAL_REVOKED, huey_signals.SIGNAL_EXPIRED)  # fmt: skip
         self.huey.signal(*ends)(self._task_ended)
 
-    # The periodic sweeps (every minute) are not work: they would keep the worker up for ever.
-
     def _task_started(self, signal, task, *args) -> None:
-        if not isinstance(task, PeriodicTask):
-            with self._lock:
-                self.running += 1
+        with self._lock:
+            self.running += 1
 
     def _task_ended(self, signal, task, *args) -> None:
-        if not isinstance(task, PeriodicTask):
-            with self._lock:
-                self.running = max(0, self.running - 1)
+        with self._lock:
+            self.running = max(0, self.running - 1)
 
     def busy(self, now: datetime) -> str | None:
         """What keeps the worker up now, or None."""
@@ -85,6 +81,8 @@ class IdleWatch:
             return "a task is running"
         if self.huey.scheduled_count():
             return "tasks are scheduled"
+        # The minute's periodic sweeps waiting their turn (up to a second) are not work: they would keep the
+        # worker up for ever. Running, they count (a long reconcile must not be cut short).
         if self.huey.pending_count() and not all(isinstance(task, PeriodicTask) for task in self.huey.pending()):
             return "tasks are queued"
         if settings.MQTT_URL:

@@ -196,15 +196,17 @@ def test_no_wake_file_without_a_gate(settings, tmp_path, db):
 def test_the_worker_is_busy_while_anything_is_queued_running_or_due_soon(gated, db):
     huey = MemoryHuey("idle-test")
     task = huey.task(name="job")(lambda: None)
-    sweep = huey.periodic_task(crontab(), name="sweep")(lambda: None)
+    seen_while_sweeping = []
+    sweep = huey.periodic_task(crontab(), name="sweep")(lambda: seen_while_sweeping.append(watch.busy(now)))
     watch = worker_idle.IdleWatch(huey, idle_exit_sec=60)
     watch.connect()
     now = timezone.now()
     assert watch.busy(now) is None
 
-    sweep()  # the minute's sweeps are not work: they would keep the worker up for ever
+    sweep()  # the minute's sweeps waiting their turn are not work: they would keep the worker up for ever
     assert watch.busy(now) is None
     huey.execute(huey.dequeue())
+    assert seen_while_sweeping == ["a task is running"]  # running, it counts: a long reconcile is not cut short
     assert watch.running == 0
     task.schedule(delay=600)  # a retry's or a frame's later run: queued, then kept in huey's schedule
     assert watch.busy(now) == "tasks are queued"
