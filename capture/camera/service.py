@@ -118,7 +118,7 @@ class CaptureService:
                 row.camera_ms = session.camera_ms
                 row.remux_ms = session.remux_ms
                 row.finished_at = timezone.now()
-                row.total_ms = int((time.monotonic() - started) * 1000)
+                row.total_ms = round((time.monotonic() - started) * 1000)
                 events.save_capture_outcome(row)  # the row and its event's outbox rows, in one transaction
         return self._finished(row)
 
