@@ -15,7 +15,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from camsite.env import HOST_NAME
+from capture.api.filters import host_param
 from capture.camera.service import captured
 from capture.errors import OtherHost
 from capture.links import file_url
@@ -115,12 +115,8 @@ class ScheduleViewSet(
 
     def get_queryset(self):
         queryset = Schedule.objects.all()
-        if self.action == "list":
-            host = self.request.query_params.get("host")
-            if host is not None:
-                if not HOST_NAME.fullmatch(host):
-                    raise ValidationError({"host": ["must be a host name (letters, digits, '.', '_', '-')"]})
-                queryset = queryset.filter(host=host)
+        if self.action == "list" and (host := host_param(self.request)) is not None:
+            queryset = queryset.filter(host=host)
         return queryset
 
     def retrieve(self, request: Request, *args, **kwargs) -> Response:

@@ -17,8 +17,8 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from camsite.env import HOST_NAME
 from capture.api.analyze import CaptureDetailSerializer
+from capture.api.filters import host_param
 from capture.api.serializers import (
     CaptureParamsSerializer,
     CapturePinSerializer,
@@ -240,10 +240,7 @@ class CaptureViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
             if not camera.isdigit() or int(camera) > MAX_CAMERA_INDEX:
                 raise ValidationError({"camera": [f"must be a camera index (0-{MAX_CAMERA_INDEX})"]})
             queryset = queryset.filter(camera_index=int(camera))
-        host = self.request.query_params.get("host")
-        if host is not None:
-            if not HOST_NAME.fullmatch(host):
-                raise ValidationError({"host": ["must be a host name (letters, digits, '.', '_', '-')"]})
+        if (host := host_param(self.request)) is not None:
             queryset = queryset.on_host(host)
         schedule = self.request.query_params.get("schedule")
         if schedule is not None:
@@ -327,10 +324,7 @@ class DeletionViewSet(viewsets.ReadOnlyModelViewSet):
             if reason not in Deletion.Reason.values:
                 raise ValidationError({"reason": [f"must be one of {', '.join(Deletion.Reason.values)}"]})
             queryset = queryset.filter(reason=reason)
-        host = self.request.query_params.get("host")
-        if host is not None:
-            if not HOST_NAME.fullmatch(host):
-                raise ValidationError({"host": ["must be a host name (letters, digits, '.', '_', '-')"]})
+        if (host := host_param(self.request)) is not None:
             queryset = queryset.filter(host=host)
         return queryset
 
