@@ -118,20 +118,23 @@ def assert_all_gone(tag: str, log: Path, stopped_by: str = "stopping web and wor
     assert "serve: " in log.read_text() and stopped_by in log.read_text()
 
 
-def test_serve_stops_the_web_server_when_the_worker_dies(tmp_path):
+def start_serve(tmp_path: Path, **extra: str) -> tuple[subprocess.Popen, int, str, Path]:
+    """`manage.py serve` with the real settings on a free port, tagged for pids_tagged(): (process, port, tag,
+    log). The caller stops it."""
     port = free_port()
-    tag = f"{uuid.uuid4().hex}"
+    tag = uuid.uuid4().hex
     env = {
         **os.environ,
         "SERVE_TEST": tag,
         "DJANGO_SETTINGS_MODULE": "camsite.settings",
         "DJANGO_SECRET_KEY": "test-secret",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "1",
-        "DATABASE_PATH": str(tmp_path / "db.sqlite3"),
+        "PORT": str(port),  # the default ANALYZE_URL is this server's own
+        "DATABASE_PATH": str(tmp_path / "db.sqlite3"),  # and the job queue beside it
         "UPLOAD_DIR": str(tmp_path / "uploads"),
         "CAMERA_LOCK_PATH": str(tmp_path / "camera.lock"),  # and the camera owner's socket beside it
         "CAMERA_BACKEND": "simulated",
+        **extra,
     }
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
     log = tmp_path / "serve.log"
@@ -139,6 +142,11 @@ def test_serve_stops_the_web_server_when_the_worker_dies(tmp_path):
         serve = subprocess.Popen(
             [sys.executable, "manage.py", "serve"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
         )
+    return serve, port, tag, log
+
+
+def test_serve_stops_the_web_server_when_the_worker_dies(tmp_path):
+    serve, port, tag, log = start_serve(tmp_path, WEB_CONCURRENCY="1")
     try:
         wait_for_http(f"http://127.0.0.1:{port}/api/camera/status", timeout=60)
         [worker_pid] = [pid for pid, cmd in pids_tagged(tag) if cmd.endswith("manage.py run_huey")]
@@ -170,29 +178,7 @@ def test_make_run_serves_the_live_view_and_a_capture_does_not_break_it(make_run)
 
 
 def test_serve_lets_an_idle_worker_exit_and_starts_it_again_for_a_job(tmp_path):
-    port = free_port()
-    tag = f"{uuid.uuid4().hex}"
-    env = {
-        **os.environ,
-        "SERVE_TEST": tag,
-        "DJANGO_SETTINGS_MODULE": "camsite.settings",
-        "DJANGO_SECRET_KEY": "test-secret",
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "DATABASE_PATH": str(tmp_path / "db.sqlite3"),
-        "HUEY_SQLITE_PATH": str(tmp_path / "huey.sqlite3"),
-        "UPLOAD_DIR": str(tmp_path / "uploads"),
-        "CAMERA_LOCK_PATH": str(tmp_path / "camera.lock"),
-        "CAMERA_BACKEND": "simulated",
-        "SIMULATED_SPEED": "5",
-        "WORKER_IDLE_EXIT_SEC": "1",
-        "PORT": str(port),  # the default ANALYZE_URL is this server's own
-    }
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        serve = subprocess.Popen(
-            [sys.executable, "manage.py", "serve"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+    serve, port, tag, log = start_serve(tmp_path, SIMULATED_SPEED="5", WORKER_IDLE_EXIT_SEC="1")
 
     def workers() -> list[int]:
         return [pid for pid, cmd in pids_tagged(tag) if cmd.endswith("manage.py run_huey")]
