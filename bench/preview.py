@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.procs import descendants  # noqa: E402
+from bench.procs import descendants, stop_server  # noqa: E402
 from bench.run import KeepAliveClient  # noqa: E402
 from capture.lib import owner_client  # noqa: E402
 from tests.net import free_port, wait_for_http  # noqa: E402
@@ -104,13 +104,7 @@ class PreviewBench:
         wait_for_owner(self.socket)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_server(self.proc)
 
     def viewers(self, count: int) -> list[Viewer]:
         started = [Viewer(self.port, "/stream.mjpg") for _ in range(count)]

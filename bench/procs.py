@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 
@@ -64,3 +67,14 @@ def running(root: int, last_arg: str) -> bool:
         except OSError:
             continue
     return False
+
+
+def stop_server(proc: subprocess.Popen | None) -> None:
+    """Stop a `manage.py serve` the way systemd would (SIGTERM), then its whole group if it hangs."""
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -43,7 +43,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.procs import descendants, per_process, pss_kb, rss_kb, running  # noqa: E402
+from bench.procs import descendants, per_process, pss_kb, rss_kb, running, stop_server  # noqa: E402
 from bench.timelapse import timelapse_memory  # noqa: E402
 from tests.net import free_port, wait_for_http  # noqa: E402
 from tests.standins import install_standins  # noqa: E402
@@ -152,13 +152,7 @@ class Bench:
         time.sleep(2)  # let the worker finish booting before measuring memory
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_server(self.proc)
 
     def memory_mb(self) -> dict[str, float]:
         """Memory of serve and all its descendants (gunicorn master and workers, the analysis worker).
