@@ -327,9 +327,7 @@ else:
 # again when something is queued, when a schedule's next frame comes, and hourly for housekeeping. About
 # 60 MB less on an idle Pi. 0 keeps it running. Only with the SQLite queue: with Redis the web server and the
 # worker may be on different machines, where the wake file can't reach, so there it stays running.
-WORKER_IDLE_EXIT_SEC = env_float("WORKER_IDLE_EXIT_SEC", 60 if HUEY_BACKEND == "sqlite" else 0, minimum=0)
-if HUEY_BACKEND != "sqlite":
-    WORKER_IDLE_EXIT_SEC = 0
+WORKER_IDLE_EXIT_SEC = env_float("WORKER_IDLE_EXIT_SEC", 60, minimum=0) if HUEY_BACKEND == "sqlite" else 0.0
 # Written at each enqueue (its mtime wakes the worker) and, by a worker going idle, the time it wants back.
 WORKER_WAKE_PATH = HUEY_SQLITE_PATH.with_name("worker.wake")
 WORKER_NEXT_PATH = HUEY_SQLITE_PATH.with_name("worker.next")

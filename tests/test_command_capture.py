@@ -305,8 +305,18 @@ def test_the_camera_process_holds_the_locks_file_while_it_runs(cli, settings):
     cli("--format", "h264", "--duration", "60", "--width", "320", "--height", "240")
     record = wait_for_camera_start(settings.CAMERA_LOCK_PATH)
     camera_pid = record["cameraPgid"]  # the runner execs the camera app as its own group's leader
-    open_files = [os.readlink(fd) for fd in Path(f"/proc/{camera_pid}/fd").iterdir()]
-    assert str(settings.CAMERA_LOCK_PATH) in open_files
+    assert str(settings.CAMERA_LOCK_PATH) in open_files(camera_pid)
+
+
+def open_files(pid: int) -> list[str]:
+    """What `pid` has open. A process starting up opens and closes files (its imports) as we read."""
+    found = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            found.append(os.readlink(fd))
+        except FileNotFoundError:
+            continue  # closed between the listing and the readlink
+    return found
 
 
 @pytest.mark.slow
