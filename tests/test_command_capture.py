@@ -340,6 +340,11 @@ def test_listings_and_captures_from_several_processes_never_overlap(cli, standin
     cli.env["CAMERA_DETECT_TTL_SEC"] = "1"
     status = [sys.executable, "manage.py", "camera_status", "--json"]
     listers = [subprocess.Popen(status, cwd=ROOT, env=cli.env, stdout=subprocess.DEVNULL) for _ in range(3)]
+    # The captures start once a listing has (a lister that finds a capture running doesn't list at all).
+    runs, deadline = standins / "runs.log", time.monotonic() + 30
+    while not (runs.exists() and "list-start" in runs.read_text()):
+        assert time.monotonic() < deadline, "no lister ever listed"
+        time.sleep(0.01)
     capturers = [cli("--duration", "0.3", "--width", "64", "--height", "64") for _ in range(3)]
     listers += [subprocess.Popen(status, cwd=ROOT, env=cli.env, stdout=subprocess.DEVNULL) for _ in range(3)]
     for proc in listers + capturers:
