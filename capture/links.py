@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core import signing
+from django.http import HttpRequest
 
 from capture import tokens
 
@@ -23,8 +24,11 @@ _SALT = "capture.links.uploads"
 SHARE_MAX_SEC = 7 * 86400
 
 
-def uploads_protected() -> bool:
-    return not settings.UPLOADS_PUBLIC and tokens.auth_required()
+def uploads_protected(request: HttpRequest | None = None) -> bool:
+    """Whether file links must be signed; `request`: the request being answered, which may have asked already."""
+    if settings.UPLOADS_PUBLIC:
+        return False
+    return tokens.auth_required_for(request) if request is not None else tokens.auth_required()
 
 
 def file_url(name: str, *, protected: bool | None = None) -> str | None:

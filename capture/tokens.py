@@ -51,6 +51,15 @@ def auth_required() -> bool:
     )
 
 
+def auth_required_for(request: HttpRequest) -> bool:
+    """auth_required(), asked once per request: the authenticator, the permission check and the answer's file
+    links all ask it."""
+    answer = getattr(request, "_auth_required", None)
+    if answer is None:
+        answer = request._auth_required = auth_required()
+    return answer
+
+
 def authenticate(request: HttpRequest) -> ApiToken | None:
     """The token the request presents, None if it presents none; Unauthorized if what it presents is refused."""
     secret, in_url = _presented_secret(request)

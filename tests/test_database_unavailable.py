@@ -13,7 +13,8 @@ LOST = OperationalError('connection to server at "db.lan" (10.0.0.9), port 5432 
 
 
 def test_a_capture_without_its_database_is_a_503_and_the_camera_stays_free(post_json, caplog):
-    with mock.patch.object(Capture.objects, "create", side_effect=LOST):
+    # The capture's first write, its `running` row.
+    with mock.patch("capture.camera.service.insert_row", side_effect=LOST):
         response = post_json("/api/camera/capture", {"durationSec": 0.2, "width": 64, "height": 64})
 
     assert response.status_code == 503

@@ -1,4 +1,4 @@
-"""The hot lookups compiled once (capture.hot_queries) answer what the ORM answers, per host and camera."""
+"""The hot lookups and writes compiled once (capture.hot_queries) do what the ORM does, per host and camera."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.db import connection
 from django.utils import timezone
 
-from capture.hot_queries import first_row
+from capture.hot_queries import first_row, insert_row, save_columns
 from capture.models import Capture
 
 
@@ -60,3 +60,49 @@ def test_each_thread_compiles_its_own(transactional_db):
     thread.start()
     thread.join()
     assert answers == [(640,), (640,)]
+
+
+def test_insert_row_stores_what_create_stores(db):
+    fields = {"format": "mp4", "width": 1920, "height": 1080, "fps": 25, "duration_sec": 2.5,
+              "requested_at": timezone.now(), "backend": "rpicam", "controls": {"awbGains": [1.5, 1.2]}}  # fmt: skip
+    by_orm = Capture.objects.create(**fields)
+    compiled = Capture(**fields)
+    insert_row(compiled)
+    insert_row(second := Capture(**fields))  # the compiled statement, run again
+
+    assert compiled.pk and second.pk == compiled.pk + 1 and not compiled._state.adding
+    exclude = {"id"}
+    stored = Capture.objects.values().get(pk=compiled.pk)
+    expected = Capture.objects.values().get(pk=by_orm.pk)
+    assert {k: v for k, v in stored.items() if k not in exclude} == {
+        k: v for k, v in expected.items() if k not in exclude
+    }
+    assert stored["controls"] == {"awbGains": [1.5, 1.2]} and stored["status"] == Capture.Status.RUNNING
+
+
+def test_a_capture_saves_only_the_columns_it_changed(db):
+    row = make(status=Capture.Status.RUNNING, finished_at=None)
+    saved = row.column_values()
+    # Meanwhile someone else pins the row; a whole-row save would put pinned back to False.
+    Capture.objects.filter(pk=row.pk).update(pinned=True)
+    row.status, row.size_bytes, row.commands = Capture.Status.OK, 1234, [{"argv": ["rpicam-still"], "exitCode": 0}]
+    row.finished_at = timezone.now()
+
+    changed = row.changed_columns(saved)
+    assert sorted(changed) == ["commands", "finished_at", "size_bytes", "status"]
+    assert save_columns(row, changed)
+    stored = Capture.objects.get(pk=row.pk)
+    assert (stored.status, stored.size_bytes, stored.finished_at) == (Capture.Status.OK, 1234, row.finished_at)
+    assert stored.commands == [{"argv": ["rpicam-still"], "exitCode": 0}]
+    assert stored.pinned  # left alone
+
+    Capture.objects.filter(pk=row.pk).delete()
+    assert not save_columns(row, ["status"])  # the row is gone: False, not a new row
+    assert not Capture.objects.filter(pk=row.pk).exists()
+
+
+def test_a_change_made_in_place_counts_as_changed(db):
+    row = make(status=Capture.Status.RUNNING, controls={"ev": 1.0})
+    saved = row.column_values()
+    row.controls["ev"] = 2.0  # the snapshot is a copy, so this shows
+    assert row.changed_columns(saved) == ["controls"]

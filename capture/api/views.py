@@ -68,7 +68,7 @@ class CameraViewSet(viewsets.ViewSet):
     def capture(self, request: Request) -> Response:
         refuse_if_busy(request.data)
         row = CaptureService().capture(parse_capture_request(request.data), Capture.Source.API)
-        return Response(captured(row))
+        return Response(captured(row, request._request))
 
     @extend_schema(
         request=CaptureParamsSerializer,
@@ -85,7 +85,7 @@ class CameraViewSet(viewsets.ViewSet):
         service = CaptureService()
         row = service.capture(parse_capture_request(request.data), Capture.Source.API_ANALYZE)
         # The camera lock is already released: a slow analyzer never holds the camera.
-        answer = captured(row)
+        answer = captured(row, request._request)
         job_id = service.forward_to_analyzer(row, request.build_absolute_uri(answer["url"]))
         return Response({**answer, "jobId": job_id, "status": "queued"})
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
+from django.http import HttpRequest
 from django.utils import timezone
 
 from capture import events, offload, storage
@@ -26,10 +27,11 @@ from capture.camera.registry import MAX_CAMERA_INDEX, Camera, get_camera
 from capture.camera.request import CaptureRequest
 from capture.errors import AnalyzeFailed, CameraBusy, CaptureError, CaptureFailed, CaptureTimeout
 from capture.filenames import default_filename
+from capture.hot_queries import insert_row
 from capture.lib import http
 from capture.lib.media_size import pixel_size
 from capture.lib.runner import CommandError, CommandFailed, CommandTimeout, run_command
-from capture.links import file_url
+from capture.links import file_url, uploads_protected
 from capture.models import Capture
 from capture.retention import apply as retention
 from capture.upload_tasks import queue_upload
@@ -69,7 +71,7 @@ class CaptureService:
         )
         with lease:
             _recover_interrupted(request.camera)
-            row = Capture.objects.create(
+            row = Capture(
                 format=request.format,
                 width=request.width,
                 height=request.height,
@@ -84,6 +86,8 @@ class CaptureService:
                 requested_at=requested_at,
                 started_at=timezone.now(),
             )
+            insert_row(row)
+            inserted = row.column_values()
             lease.update(captureId=row.pk)
             session = _Session(lease, row, request, simulated=backend.simulated)
             try:
@@ -119,7 +123,8 @@ class CaptureService:
                 row.remux_ms = session.remux_ms
                 row.finished_at = timezone.now()
                 row.total_ms = round((time.monotonic() - started) * 1000)
-                events.save_capture_outcome(row)  # the row and its event's outbox rows, in one transaction
+                # The row and its event's outbox rows, in one transaction.
+                events.save_capture_outcome(row, saved=inserted)
         return self._finished(row)
 
     def _finished(self, row: Capture) -> Capture:
@@ -187,13 +192,13 @@ def refuse_if_busy(body: object) -> None:
             raise CameraBusy()
 
 
-def captured(row: Capture) -> dict:
+def captured(row: Capture, request: HttpRequest | None = None) -> dict:
     """The answer to a capture (API and `manage.py capture --json`): the seed's `{ok, filename, url}` plus
-    the camera and what the file really is."""
+    the camera and what the file really is. `request`: the API request it answers."""
     return {
         "ok": True,
         "filename": row.filename,
-        "url": file_url(row.filename),
+        "url": file_url(row.filename, protected=uploads_protected(request)),
         "camera": row.camera_index,
         "width": row.file_width or row.width,
         "height": row.file_height or row.height,

@@ -16,21 +16,31 @@ from django.db import transaction
 
 from capture.events import outbox, payloads
 from capture.events.queue import QUEUE
+from capture.hot_queries import save_columns
 from capture.models import AnalysisJob, Capture, Event
 
 log = logging.getLogger(__name__)
 
 
-def save_capture_outcome(row: Capture) -> None:
-    """Save the capture's row and, when its outcome is final, its `capture.finished` or `capture.failed`
-    event's outbox rows, in one transaction."""
+def save_capture_outcome(row: Capture, *, saved: dict[str, object] | None = None) -> None:
+    """Save the capture's row and, when its outcome is final and an event has somewhere to go, its
+    `capture.finished` or `capture.failed` event's outbox rows, in one transaction. `saved`: the row's
+    column_values() as last saved; only the columns changed since are written."""
+    if row.status == Capture.Status.RUNNING or not outbox.any_destination():
+        _save(row, saved)  # one statement, its own transaction: most Pis have no webhook and no MQTT
+        return
     with transaction.atomic():
-        row.save()
-        if row.status == Capture.Status.RUNNING:
-            return
+        _save(row, saved)
         event = Event.CAPTURE_FINISHED if row.status == Capture.Status.OK else Event.CAPTURE_FAILED
         pks = outbox.record(event, partial(payloads.capture_event, row))
         transaction.on_commit(partial(_queue, pks))
+
+
+def _save(row: Capture, saved: dict[str, object] | None) -> None:
+    if saved is None:
+        row.save()
+    else:
+        save_columns(row, row.changed_columns(saved))
 
 
 def analysis_finished(job_pk: int) -> None:

@@ -51,6 +51,13 @@ class DeliveryQueue(Protocol):
     def waiting(self) -> set[int]: ...
 
 
+def any_destination() -> bool:
+    """Whether an event may have a destination at all: an enabled webhook, or MQTT_URL."""
+    return bool(settings.MQTT_URL) or (
+        first_row(("webhooks_enabled",), lambda: Webhook.objects.filter(enabled=True).values_list("pk")) is not None
+    )
+
+
 def record(event: str, payload: Callable[[], dict]) -> list[int]:
     """Write one pending row per destination of `event` (each enabled webhook that subscribes to it, and the
     MQTT broker when MQTT_URL is set); return their pks. Call it inside the outcome's transaction. `payload`
