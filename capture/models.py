@@ -183,7 +183,11 @@ class Capture(models.Model):
 
     def column_values(self) -> dict[str, object]:
         """A copy of the row's column values, to pass to changed_columns() later."""
-        return {field.attname: copy.deepcopy(getattr(self, field.attname)) for field in self._meta.concrete_fields}
+        values = {field.attname: getattr(self, field.attname) for field in self._meta.concrete_fields}
+        # Only a JSON field's dict or list can change in place; the other values are immutable.
+        return {
+            name: copy.deepcopy(value) if isinstance(value, dict | list) else value for name, value in values.items()
+        }
 
     def changed_columns(self, before: dict[str, object]) -> list[str]:
         """The columns whose values differ from `before` (column_values()). Saving only these leaves what others

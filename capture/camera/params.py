@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -205,7 +206,7 @@ class CaptureParamsSerializer(serializers.Serializer):
     camera controls. Omitted values take the configured defaults; present but invalid values are errors (the
     Node server silently used defaults). One 400 names every bad field."""
 
-    @property
+    @cached_property
     def fields(self):
         return _bound_fields()
 
@@ -300,6 +301,8 @@ class CaptureParamsSerializer(serializers.Serializer):
 
 
 _fields_cache: tuple[tuple, BindingDict] | None = None
+# The bounds that are settings (CAPTURE_MAX_WIDTH, ...): the fields are built again when one changes.
+_SETTING_BOUNDS = [bound for param in PARAMS for bound in (param.minimum, param.maximum) if callable(bound)]
 
 
 def _bound_fields() -> BindingDict:
@@ -309,7 +312,7 @@ def _bound_fields() -> BindingDict:
     validates, so one set serves every request and thread; they are bound to a bare serializer of their own,
     as DRF binds a field only once. The `validate_<name>` methods still run on each request's serializer."""
     global _fields_cache
-    bounds = tuple((param.bound("minimum"), param.bound("maximum")) for param in PARAMS)
+    bounds = tuple(setting() for setting in _SETTING_BOUNDS)
     cached = _fields_cache
     if cached is None or cached[0] != bounds:
         fields = BindingDict(serializers.Serializer())
@@ -337,6 +340,8 @@ def parse_capture_request(body: dict) -> CaptureRequest:
 def control_defaults(index: int) -> dict[str, object]:
     """The validated defaults for camera `index`; ImproperlyConfigured names a bad variable."""
     raw = settings.CAMERA_CONTROL_DEFAULTS.get(index, {})
+    if not raw:
+        return {}
     by_env_name = {_env_name(param): param for param in CONTROLS}
     result: dict[str, object] = {}
     for env_suffix, text in raw.items():

@@ -88,7 +88,8 @@ class CaptureService:
             )
             insert_row(row)
             inserted = row.column_values()
-            lease.update(captureId=row.pk)
+            # Written to the lock's record with the camera's process group when the camera starts: one write.
+            lease.holder.captureId = row.pk
             session = _Session(lease, row, request, simulated=backend.simulated)
             try:
                 output = session.temp_path(request.kind.extension)
