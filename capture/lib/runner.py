@@ -112,7 +112,8 @@ def run_command(
     listing or `--help` that must be read whole asks for more) and OUTPUT_TAIL_CHARS of stderr.
     """
     argv = [str(arg) for arg in argv]
-    log.info("run: %s", shlex.join(argv))
+    if log.isEnabledFor(logging.INFO):  # quoting every argument costs more than the check
+        log.info("run: %s", shlex.join(argv))
     # Output goes to temporary files, not pipes: a forked grandchild holding a pipe open can't block us.
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.monotonic()
@@ -142,14 +143,15 @@ def run_command(
 
         result = CommandResult(argv, returncode, _tail(out, keep_stdout), _tail(err), _ms_since(started), timed_out)
 
-    log.info(
-        "exit %s in %d ms: %s | stdout: %s | stderr: %s",
-        "timeout" if timed_out else returncode,
-        result.ms,
-        argv[0],
-        _clip(result.stdout),
-        _clip(result.stderr),
-    )
+    if log.isEnabledFor(logging.INFO):
+        log.info(
+            "exit %s in %d ms: %s | stdout: %s | stderr: %s",
+            "timeout" if timed_out else returncode,
+            result.ms,
+            argv[0],
+            _clip(result.stdout),
+            _clip(result.stderr),
+        )
     if timed_out:
         raise CommandTimeout(f"{_program_name(argv)} timed out after {timeout:.1f} s", result)
     if returncode != 0:
