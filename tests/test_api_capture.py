@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -81,6 +83,25 @@ def test_a_capture_asks_the_database_only_what_it_needs(post_json, api, django_a
         assert post_json(URL, body).status_code == 200
     statements = [query["sql"].split()[0] for query in queries.captured_queries]
     assert statements == ["SELECT", "SELECT", "SELECT", "INSERT", "SELECT", "UPDATE"]
+
+
+def test_while_the_camera_runs_the_lock_record_names_its_capture_and_process_group(post_json, monkeypatch):
+    from capture.camera import service
+
+    seen = {}
+    real_run = service.run_command
+
+    def run_and_read_the_record(argv, **kwargs):
+        def started(pid):
+            kwargs["on_start"](pid)
+            seen.update(json.loads(Path(settings.CAMERA_LOCK_PATH).read_text()), pid=pid)
+
+        return real_run(argv, **{**kwargs, "on_start": started})
+
+    monkeypatch.setattr(service, "run_command", run_and_read_the_record)
+    assert post_json(URL, {"durationSec": 0.2, "width": 64, "height": 64}).status_code == 200
+    assert seen["captureId"] == Capture.objects.get().pk
+    assert seen["cameraPgid"] == seen["pid"]
 
 
 def test_a_given_name_is_sanitised_and_never_overwritten(post_json):
