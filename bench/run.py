@@ -262,7 +262,9 @@ class Bench:
                                                                 "height": 480},))  # fmt: skip
         holder.start()
         deadline = time.monotonic() + 30
-        while not KeepAliveClient(self.url).request("GET", "/api/camera/status")[1].count(b'"busy":true'):
+        # Until its camera process runs: status says busy as soon as the holder's request tries the lock, which
+        # may still fail (a camera listing releasing it), and then our first request would take the camera.
+        while not self._camera_running():
             if not holder.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the capture that should hold the camera did not start")
             time.sleep(0.02)
@@ -324,6 +326,14 @@ class Bench:
         api = rate(lambda: self._post_ok(body))
         direct = rate(lambda: subprocess.run(direct_argv, env=self.env, check=True, capture_output=True))
         return {"api": api, "camera_command": direct, "ratio": round(api / direct, 2)}
+
+    def _camera_running(self) -> bool:
+        """Whether a capture's camera process runs now, as the lock's record says."""
+        try:
+            record = json.loads(Path(self.env["CAMERA_LOCK_PATH"]).read_text().split("\n", 1)[0] or "null")
+        except (OSError, ValueError):
+            return False
+        return bool(record) and record.get("purpose") == "capture" and bool(record.get("cameraPgid"))
 
     def _post_ok(self, body: dict) -> None:
         status, answer = KeepAliveClient(self.url).request("POST", "/api/camera/capture", body)
