@@ -8,6 +8,8 @@ analysis worker) with the stand-in camera apps from tests/standins on PATH, all 
 - capture overhead: POST /api/camera/capture (jpg 640x480, durationSec 1) minus the same rpicam-still
   command run directly, paired run by run; and the server's own part, the request's time minus the camera
   command's as the server measured it (cameraMs), which is the figure the target is for;
+- what this machine adds to any request after a pause: a bare socket server's exchange back to back and after
+  1.7 s idle (context for the capture overhead, which always follows the camera's run);
 - 409 latency while another capture holds the camera, with keep-alive and with a new connection;
 - /uploads throughput for a 50 MB mp4, full and Range GETs, against nginx serving the same file;
 - memory (PSS) of the whole server (every process of it): with the job worker up, idle (the worker exited for
@@ -30,6 +32,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -94,6 +97,40 @@ def new_connection_request(url: str, method: str, path: str, body: dict | None =
     finally:
         conn.close()
     return response.status, (time.perf_counter() - started) * 1000
+
+
+def machine_wake_cost(count: int = 20, pause_sec: float = 1.7) -> dict:
+    """A minimal HTTP exchange on loopback (a bare socket server thread answering a fixed response, and
+    http.client) back to back and after a pause: what this machine itself adds to the first request after it
+    sat idle, with no framework involved. A capture always follows such a pause (the camera's run)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+
+    def serve() -> None:
+        for _ in range(2 * count):
+            conn, _ = server.accept()
+            with conn:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += conn.recv(4096)
+                conn.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}"
+    try:
+        back_to_back = [new_connection_request(url, "GET", "/")[1] for _ in range(count)]
+        after_pause = []
+        for _ in range(count):
+            time.sleep(pause_sec)
+            after_pause.append(new_connection_request(url, "GET", "/")[1])
+    finally:
+        thread.join(timeout=5)
+        server.close()
+    return {
+        "back_to_back_p50_ms": percentiles(back_to_back)["p50"],
+        "after_pause_p50_ms": percentiles(after_pause)["p50"],
+    }
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -452,6 +489,7 @@ def server_figures() -> dict:
             figures["status_new_connection_p50_ms"] = fresh["p50"]
             figures["status_rps_8_clients"] = bench.status_throughput()
             figures["status_new_connection_after_1_7_s_idle_ms"] = bench.status_after_idle()
+            figures["bare_socket_exchange_after_1_7_s_idle"] = machine_wake_cost()
             overhead = bench.capture_overhead()
             figures["capture_overhead_ms"] = overhead
             figures["capture_overhead_p50_ms"] = overhead["p50"]
