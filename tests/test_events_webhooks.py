@@ -81,6 +81,18 @@ def test_a_failed_outcome_is_capture_failed(hook):
     assert delivery.payload["fileUrl"] is None
 
 
+def test_an_outcome_whose_row_was_deleted_meanwhile_is_logged_not_brought_back(db, caplog):
+    row = Capture.objects.create(
+        format="jpg", width=1, height=1, fps=1, duration_sec=1, requested_at=timezone.now(),
+    )  # fmt: skip
+    saved = row.column_values()
+    Capture.objects.filter(pk=row.pk).delete()
+    row.status, row.filename = Capture.Status.OK, "kept.jpg"
+    events.save_capture_outcome(row, saved=saved)
+    assert not Capture.objects.exists()
+    assert f"capture #{row.pk}: its row was deleted while it ran; its file kept.jpg is left" in caplog.text
+
+
 def test_a_delivery_is_signed_over_timestamp_and_body(post_json, hook, receiver):
     post_json("/api/camera/capture", CAPTURE)
     row = EventDelivery.objects.get()

@@ -39,8 +39,10 @@ def save_capture_outcome(row: Capture, *, saved: dict[str, object] | None = None
 def _save(row: Capture, saved: dict[str, object] | None) -> None:
     if saved is None:
         row.save()
-    else:
-        save_columns(row, row.changed_columns(saved))
+    elif not save_columns(row, row.changed_columns(saved)):
+        # Nothing deletes a running row (the API, the admin and retention all skip them), but a hand in the
+        # database might: say so rather than bring the row back.
+        log.warning("capture #%d: its row was deleted while it ran; its file %s is left", row.pk, row.filename)
 
 
 def analysis_finished(job_pk: int) -> None:
