@@ -190,8 +190,8 @@ class Capture(models.Model):
         }
 
     def changed_columns(self, before: dict[str, object]) -> list[str]:
-        """The columns whose values differ from `before` (column_values()). Saving only these leaves what others
-        wrote meanwhile (a pin, an analysis job id) alone, and a narrow UPDATE costs less than all 35 columns."""
+        """The columns whose values differ from `before` (column_values()). Saving only these leaves every other
+        column as the database has it, and a narrow UPDATE costs less than one of all 35."""
         return [name for name, value in before.items() if getattr(self, name) != value]
 
     @property

@@ -124,7 +124,7 @@ class CaptureService:
                 row.remux_ms = session.remux_ms
                 row.finished_at = timezone.now()
                 row.total_ms = round((time.monotonic() - started) * 1000)
-                # The row and its event's outbox rows, in one transaction.
+                # The changed columns, and the event's outbox rows in the same transaction if it has a destination.
                 events.save_capture_outcome(row, saved=inserted)
         return self._finished(row)
 
