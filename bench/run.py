@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.procs import descendants, per_process, pss_kb, rss_kb, running, stop_server  # noqa: E402
 from bench.timelapse import timelapse_memory  # noqa: E402
+from capture.camera.lock import CameraLock  # noqa: E402
 from tests.net import free_port, wait_for_http  # noqa: E402
 from tests.standins import install_standins  # noqa: E402
 
@@ -366,11 +367,8 @@ class Bench:
 
     def _camera_running(self) -> bool:
         """Whether a capture's camera process runs now, as the lock's record says."""
-        try:
-            record = json.loads(Path(self.env["CAMERA_LOCK_PATH"]).read_text().split("\n", 1)[0] or "null")
-        except (OSError, ValueError):
-            return False
-        return bool(record) and record.get("purpose") == "capture" and bool(record.get("cameraPgid"))
+        holder = CameraLock(Path(self.env["CAMERA_LOCK_PATH"])).peek()
+        return holder is not None and holder.busy and holder.cameraPgid is not None
 
     def _post_ok(self, body: dict) -> None:
         status, answer = KeepAliveClient(self.url).request("POST", "/api/camera/capture", body)

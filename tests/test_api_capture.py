@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -94,7 +92,8 @@ def test_while_the_camera_runs_the_lock_record_names_its_capture_and_process_gro
     def run_and_read_the_record(argv, **kwargs):
         def started(pid):
             kwargs["on_start"](pid)
-            seen.update(json.loads(Path(settings.CAMERA_LOCK_PATH).read_text()), pid=pid)
+            holder = CameraLock(settings.CAMERA_LOCK_PATH).peek()
+            seen.update(captureId=holder.captureId, cameraPgid=holder.cameraPgid, pid=pid)
 
         return real_run(argv, **{**kwargs, "on_start": started})
 

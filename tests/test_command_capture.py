@@ -22,7 +22,7 @@ from capture.camera.lock import CameraLock
 from capture.management.commands.capture import Progress
 from capture.models import Capture
 from tests.cli import run_manage
-from tests.conftest import ROOT, capture_processes, wait_for_detection
+from tests.conftest import ROOT, capture_processes, wait_for_detection, wait_until
 from tests.test_camera_lock import hold_in_other_process
 
 SMALL = ["--width", "64", "--height", "64", "--duration", "0.2"]
@@ -341,10 +341,8 @@ def test_listings_and_captures_from_several_processes_never_overlap(cli, standin
     status = [sys.executable, "manage.py", "camera_status", "--json"]
     listers = [subprocess.Popen(status, cwd=ROOT, env=cli.env, stdout=subprocess.DEVNULL) for _ in range(3)]
     # The captures start once a listing has (a lister that finds a capture running doesn't list at all).
-    runs, deadline = standins / "runs.log", time.monotonic() + 30
-    while not (runs.exists() and "list-start" in runs.read_text()):
-        assert time.monotonic() < deadline, "no lister ever listed"
-        time.sleep(0.01)
+    runs = standins / "runs.log"
+    wait_until(lambda: runs.exists() and "list-start" in runs.read_text(), 30, 0.01, "a lister listing")
     capturers = [cli("--duration", "0.3", "--width", "64", "--height", "64") for _ in range(3)]
     listers += [subprocess.Popen(status, cwd=ROOT, env=cli.env, stdout=subprocess.DEVNULL) for _ in range(3)]
     for proc in listers + capturers:

@@ -20,9 +20,10 @@ print(json.dumps({"redis": sys.modules.get("redis") is not None, "queue": type(H
 """
 
 
-def loaded(tmp_path, **env: str) -> dict:
+def run_in_new_process(code: str, tmp_path, **env: str) -> dict:
+    """Run `code` in a fresh Python with the server's settings; the JSON it prints last."""
     result = subprocess.run(
-        [sys.executable, "-c", LOADED],
+        [sys.executable, "-c", code],
         cwd=ROOT,
         env={
             **os.environ,
@@ -47,7 +48,7 @@ def loaded(tmp_path, **env: str) -> dict:
     ],
 )
 def test_redis_py_is_loaded_only_for_the_redis_queue(tmp_path, backend, expected):
-    assert loaded(tmp_path, HUEY_BACKEND=backend) == expected
+    assert run_in_new_process(LOADED, tmp_path, HUEY_BACKEND=backend) == expected
 
 
 SERVER_PROCESS = """
@@ -69,22 +70,7 @@ print(json.dumps({"held": held, "later": "requests" in sys.modules, "sent": sent
     [("", False), ("postgresql://camsite@127.0.0.1:9/camsite", True)],  # never connected to here
 )
 def test_server_processes_start_without_the_optional_modules_and_load_them_when_used(tmp_path, database_url, psycopg):
-    result = subprocess.run(
-        [sys.executable, "-c", SERVER_PROCESS],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "camsite.settings",
-            "DJANGO_SECRET_KEY": "test-secret",
-            "DATABASE_PATH": str(tmp_path / "db.sqlite3"),
-            "DATABASE_URL": database_url,
-        },  # fmt: skip
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    answer = json.loads(result.stdout.splitlines()[-1])
+    answer = run_in_new_process(SERVER_PROCESS, tmp_path, DATABASE_URL=database_url)
     assert answer["held"] == {"requests": False, "psycopg": psycopg, "jinja2": False, "pygments": False}
     assert answer["later"] is True  # requests, loaded where the server sends something
     assert answer["sent"].startswith("could not reach http://127.0.0.1:9/")
